@@ -1,0 +1,167 @@
+package token
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/miekg/pkcs11"
+)
+
+// Reader is a slot of a module: a card reader, or a virtual slot.
+type Reader struct {
+	Name   string
+	Module string
+	Card   *Card // nil when the reader is empty
+}
+
+// Card describes the token in a reader.
+type Card struct {
+	Serial       string
+	Label        string
+	Manufacturer string
+	Model        string
+	PIN          PINState
+	Algorithms   []string // key algorithms it can generate, e.g. "RSA-2048"
+}
+
+// PINState is what the token says about its user PIN.
+type PINState struct {
+	Initialized bool
+	CountLow    bool
+	FinalTry    bool
+	Locked      bool
+	ToBeChanged bool
+	MinLength   int
+	MaxLength   int
+	PINPad      bool // the PIN is entered on the reader (protected authentication path)
+}
+
+func pinState(ti *pkcs11.TokenInfo) PINState {
+	f := ti.Flags
+	return PINState{
+		Initialized: f&pkcs11.CKF_USER_PIN_INITIALIZED != 0,
+		CountLow:    f&pkcs11.CKF_USER_PIN_COUNT_LOW != 0,
+		FinalTry:    f&pkcs11.CKF_USER_PIN_FINAL_TRY != 0,
+		Locked:      f&pkcs11.CKF_USER_PIN_LOCKED != 0,
+		ToBeChanged: f&pkcs11.CKF_USER_PIN_TO_BE_CHANGED != 0,
+		MinLength:   int(ti.MinPinLen),
+		MaxLength:   int(ti.MaxPinLen),
+		PINPad:      f&pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH != 0,
+	}
+}
+
+// Readers lists every reader of every module and the card in it.
+func (m *Manager) Readers() []Reader {
+	var out []Reader
+	for _, s := range m.scan(true) {
+		r := Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name}
+		if s.token != nil {
+			c := s.card()
+			r.Card = &c
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// CardInfo returns what the card with serial looks like now.
+func (m *Manager) CardInfo(serial string) (Reader, error) {
+	s, err := m.find(serial)
+	if err != nil {
+		return Reader{}, err
+	}
+	c := s.card()
+	return Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name, Card: &c}, nil
+}
+
+func (s slot) card() Card {
+	ti := s.token
+	return Card{
+		Serial:       s.serial(),
+		Label:        strings.TrimSpace(ti.Label),
+		Manufacturer: strings.TrimSpace(ti.ManufacturerID),
+		Model:        strings.TrimSpace(ti.Model),
+		PIN:          pinState(ti),
+		Algorithms:   s.algorithms(),
+	}
+}
+
+// LoginInfo tells a LoginFunc what it is asking the PIN for.
+type LoginInfo struct {
+	Reader string
+	Serial string
+	Label  string
+	PIN    PINState
+}
+
+// LoginFunc obtains the user PIN, typically by asking the user. It is called
+// only when the card needs a login. For a card with a PIN pad it is still
+// called, with PIN.PINPad set, so that the user can be told to use the pad
+// or to refuse; its answer is then ignored.
+type LoginFunc func(ctx context.Context, info LoginInfo) (string, error)
+
+// conn is one open session on one card, used inside Manager.do.
+type conn struct {
+	m        *Manager
+	slot     slot
+	p        *pkcs11.Ctx
+	sh       pkcs11.SessionHandle
+	loggedIn bool
+}
+
+// login logs the user in, asking fn for the PIN. A refused PIN is reported,
+// never retried.
+func (c *conn) login(ctx context.Context, fn LoginFunc) error {
+	ti, err := c.p.GetTokenInfo(c.slot.id)
+	if err != nil {
+		return fmt.Errorf("read token info of %s: %w", c.slot.serial(), mapError(err))
+	}
+	st := pinState(&ti)
+	if st.Locked {
+		return fmt.Errorf("log in to %s: %w", c.slot.serial(), ErrPINLocked)
+	}
+	if ti.Flags&pkcs11.CKF_LOGIN_REQUIRED == 0 {
+		return nil
+	}
+	info := LoginInfo{Reader: strings.TrimSpace(c.slot.info.SlotDescription), Serial: c.slot.serial(), Label: strings.TrimSpace(ti.Label), PIN: st}
+	pin, err := fn(ctx, info)
+	if err != nil {
+		return err
+	}
+	if st.PINPad {
+		pin = ""
+	} else if n := utf8.RuneCountInString(pin); st.MaxLength > 0 && (n < st.MinLength || n > st.MaxLength) {
+		// Refuse here: a PIN the card must reject would cost a try.
+		return fmt.Errorf("log in to %s: %w", c.slot.serial(), &PINIncorrectError{BadLength: true, Min: st.MinLength, Max: st.MaxLength, CountLow: st.CountLow, FinalTry: st.FinalTry})
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCancelled, err)
+	}
+	if c.m.loginFault != nil {
+		if rv := c.m.loginFault(c.slot.serial()); rv != 0 {
+			err = pkcs11.Error(rv)
+		}
+	}
+	if err == nil {
+		err = c.p.Login(c.sh, pkcs11.CKU_USER, pin)
+	}
+	switch {
+	case err == nil, isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN):
+		c.loggedIn = true
+		return nil
+	case isRV(err, pkcs11.CKR_PIN_INCORRECT):
+		// The flags after the failure say how many tries are left.
+		e := &PINIncorrectError{}
+		if ti, terr := c.p.GetTokenInfo(c.slot.id); terr == nil {
+			st := pinState(&ti)
+			e.CountLow, e.FinalTry = st.CountLow, st.FinalTry
+			if st.Locked {
+				return fmt.Errorf("log in to %s: %w: %w", c.slot.serial(), ErrPINLocked, err)
+			}
+		}
+		return fmt.Errorf("log in to %s: %w: %w", c.slot.serial(), e, err)
+	}
+	return fmt.Errorf("log in to %s: %w", c.slot.serial(), mapError(err))
+}

@@ -1,0 +1,88 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/miekg/pkcs11"
+)
+
+// Typed errors. Callers test for them with errors.Is; the CKR_* code that
+// caused one stays in the chain for the logs.
+var (
+	ErrPINLocked      = errors.New("pin is locked")
+	ErrCardRemoved    = errors.New("card was removed")
+	ErrCardNotPresent = errors.New("no such card is present")
+	ErrAmbiguousCard  = errors.New("several cards are present; name one by its serial")
+	ErrNotFound       = errors.New("key not found")
+	ErrUnsupported    = errors.New("not supported by this card")
+	ErrCancelled      = errors.New("cancelled")
+	ErrInvalidInput   = errors.New("invalid input")
+)
+
+// PINIncorrectError reports a refused PIN together with what the token says
+// about the tries that are left.
+type PINIncorrectError struct {
+	CountLow bool // CKF_USER_PIN_COUNT_LOW: at least one wrong try was made
+	FinalTry bool // CKF_USER_PIN_FINAL_TRY: the next wrong PIN locks the card
+	// BadLength is set when the PIN was refused before the card saw it
+	// because it is outside the token's length limits; no try was used.
+	BadLength bool
+	Min, Max  int
+}
+
+func (e *PINIncorrectError) Error() string {
+	switch {
+	case e.BadLength:
+		return fmt.Sprintf("pin must be %d to %d characters long", e.Min, e.Max)
+	case e.FinalTry:
+		return "pin incorrect; one try left"
+	case e.CountLow:
+		return "pin incorrect; few tries left"
+	}
+	return "pin incorrect"
+}
+
+// ckrPINIncorrect and friends let callers outside this package, such as the
+// tests' fault seam, name codes without importing pkcs11.
+const (
+	CKRPINIncorrect  = pkcs11.CKR_PIN_INCORRECT
+	CKRPINLocked     = pkcs11.CKR_PIN_LOCKED
+	CKRDeviceRemoved = pkcs11.CKR_DEVICE_REMOVED
+)
+
+// mapError is the one place that turns CKR_* codes into typed errors. Errors
+// that are not PKCS#11 errors pass through unchanged.
+func mapError(err error) error {
+	var rv pkcs11.Error
+	if !errors.As(err, &rv) {
+		return err
+	}
+	var kind error
+	switch uint(rv) {
+	case pkcs11.CKR_PIN_INCORRECT:
+		return fmt.Errorf("%w: %w", &PINIncorrectError{}, err)
+	case pkcs11.CKR_PIN_LEN_RANGE:
+		return fmt.Errorf("%w: %w", &PINIncorrectError{BadLength: true}, err)
+	case pkcs11.CKR_PIN_LOCKED:
+		kind = ErrPINLocked
+	case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_TOKEN_NOT_RECOGNIZED,
+		pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_DEVICE_ERROR,
+		pkcs11.CKR_SLOT_ID_INVALID:
+		kind = ErrCardRemoved
+	case pkcs11.CKR_KEY_HANDLE_INVALID, pkcs11.CKR_OBJECT_HANDLE_INVALID:
+		kind = ErrNotFound
+	case pkcs11.CKR_MECHANISM_INVALID, pkcs11.CKR_MECHANISM_PARAM_INVALID, pkcs11.CKR_KEY_SIZE_RANGE,
+		pkcs11.CKR_KEY_TYPE_INCONSISTENT, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED,
+		pkcs11.CKR_FUNCTION_NOT_SUPPORTED, pkcs11.CKR_DOMAIN_PARAMS_INVALID, pkcs11.CKR_CURVE_NOT_SUPPORTED,
+		pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, pkcs11.CKR_TEMPLATE_INCONSISTENT:
+		kind = ErrUnsupported
+	case pkcs11.CKR_FUNCTION_CANCELED:
+		kind = ErrCancelled
+	case pkcs11.CKR_DATA_LEN_RANGE, pkcs11.CKR_DATA_INVALID, pkcs11.CKR_ARGUMENTS_BAD:
+		kind = ErrInvalidInput
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", kind, err)
+}

@@ -1,0 +1,332 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/pkcs11"
+	"go.uber.org/zap"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Modules are the PKCS#11 libraries to load. Each must load.
+	Modules []string
+	// Discovered are libraries found by Discover; one that fails to load is
+	// logged and skipped.
+	Discovered []string
+	Logger     *zap.Logger
+	// LoginFault, when set, is asked before every C_Login and may return a
+	// CKR_* code that then stands in for the card's answer. It is the seam
+	// for tests of states SoftHSM2 cannot reach, such as a locked PIN.
+	LoginFault func(serial string) uint
+}
+
+// Manager owns the loaded modules and serialises work per card.
+type Manager struct {
+	log        *zap.Logger
+	mods       []*module
+	loginFault func(string) uint
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per module path + serial
+}
+
+type module struct {
+	path string
+	name string
+	ctx  *pkcs11.Ctx
+
+	// rw is held for reading by every operation and for writing while the
+	// module is re-initialised.
+	rw     sync.RWMutex
+	scanMu sync.Mutex
+	gen    atomic.Uint64 // counts re-initialisations
+}
+
+// Open loads the modules named in opts.
+func Open(opts Options) (*Manager, error) {
+	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}}
+	if m.log == nil {
+		m.log = zap.NewNop()
+	}
+	loaded := map[string]bool{}
+	load := func(path string, must bool) error {
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			real = path
+		}
+		if loaded[real] {
+			return nil
+		}
+		mod, err := loadModule(path)
+		if err != nil {
+			if must {
+				return err
+			}
+			m.log.Warn("skipping pkcs11 module", zap.String("module", path), zap.Error(err))
+			return nil
+		}
+		loaded[real] = true
+		m.mods = append(m.mods, mod)
+		m.log.Info("loaded pkcs11 module", zap.String("module", path))
+		return nil
+	}
+	for _, p := range opts.Modules {
+		if err := load(p, true); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	for _, p := range opts.Discovered {
+		load(p, false)
+	}
+	return m, nil
+}
+
+func loadModule(path string) (*module, error) {
+	ctx := pkcs11.New(path)
+	if ctx == nil {
+		return nil, fmt.Errorf("load pkcs11 module %s: cannot open library", path)
+	}
+	if err := ctx.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		ctx.Destroy()
+		return nil, fmt.Errorf("initialise pkcs11 module %s: %w", path, err)
+	}
+	return &module{path: path, name: filepath.Base(path), ctx: ctx}, nil
+}
+
+// AddModule loads one more module.
+func (m *Manager) AddModule(path string) error {
+	mod, err := loadModule(path)
+	if err != nil {
+		return err
+	}
+	m.mods = append(m.mods, mod)
+	return nil
+}
+
+// Close finalises and unloads every module.
+func (m *Manager) Close() {
+	for _, mod := range m.mods {
+		mod.rw.Lock()
+		mod.ctx.Finalize()
+		mod.ctx.Destroy()
+		mod.rw.Unlock()
+	}
+	m.mods = nil
+}
+
+// Modules returns the paths of the loaded modules.
+func (m *Manager) Modules() []string {
+	var out []string
+	for _, mod := range m.mods {
+		out = append(out, mod.path)
+	}
+	return out
+}
+
+func isRV(err error, rv uint) bool {
+	var e pkcs11.Error
+	return errors.As(err, &e) && uint(e) == rv
+}
+
+// rescan re-initialises mod so that it sees tokens that appeared since it
+// was loaded, unless that already happened since the caller looked at
+// generation seen. Callers that raced for it share one re-initialisation.
+func (mod *module) rescan(log *zap.Logger, seen uint64) {
+	mod.scanMu.Lock()
+	defer mod.scanMu.Unlock()
+	if mod.gen.Load() != seen {
+		return
+	}
+	mod.rw.Lock()
+	defer mod.rw.Unlock()
+	mod.ctx.Finalize()
+	if err := mod.ctx.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		log.Warn("re-initialise pkcs11 module", zap.String("module", mod.path), zap.Error(err))
+	}
+	mod.gen.Add(1)
+}
+
+// slot is one slot of one module as seen by a scan.
+type slot struct {
+	mod   *module
+	id    uint
+	info  pkcs11.SlotInfo
+	token *pkcs11.TokenInfo // nil: no token, or one that is not initialised
+	stale bool              // the slot answered with an error
+}
+
+// slots lists every slot of mod. Uninitialised tokens (such as SoftHSM2's
+// spare slot) are not cards and come back without a token.
+func (mod *module) slots() ([]slot, error) {
+	mod.rw.RLock()
+	defer mod.rw.RUnlock()
+	ids, err := mod.ctx.GetSlotList(false)
+	if err != nil {
+		return nil, fmt.Errorf("list slots of %s: %w", mod.name, mapError(err))
+	}
+	out := make([]slot, 0, len(ids))
+	for _, id := range ids {
+		si, err := mod.ctx.GetSlotInfo(id)
+		if err != nil {
+			continue
+		}
+		s := slot{mod: mod, id: id, info: si}
+		if si.Flags&pkcs11.CKF_TOKEN_PRESENT != 0 {
+			ti, err := mod.ctx.GetTokenInfo(id)
+			switch {
+			case err != nil:
+				s.stale = true
+			case ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0:
+				if si.Flags&pkcs11.CKF_REMOVABLE_DEVICE == 0 && strings.TrimSpace(ti.SerialNumber) == "" {
+					// A virtual spare slot, not a reader: leave it out.
+					continue
+				}
+			default:
+				s.token = &ti
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// scan lists the slots of every module, re-initialising a module whose
+// slots went stale when rescan is set.
+func (m *Manager) scan(rescan bool) []slot {
+	var all []slot
+	for _, mod := range m.mods {
+		seen := mod.gen.Load()
+		ss, err := mod.slots()
+		if err != nil {
+			m.log.Warn("list slots", zap.String("module", mod.path), zap.Error(err))
+			continue
+		}
+		if rescan && anyStale(ss) {
+			mod.rescan(m.log, seen)
+			if ss, err = mod.slots(); err != nil {
+				continue
+			}
+		}
+		all = append(all, ss...)
+	}
+	return all
+}
+
+func anyStale(ss []slot) bool {
+	for _, s := range ss {
+		if s.stale {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the slot that holds the card with the given serial. An empty
+// serial means "the only card present". A card that is not found makes the
+// modules look again once, since some only see new tokens after
+// re-initialisation.
+func (m *Manager) find(serial string) (slot, error) {
+	seen := make([]uint64, len(m.mods))
+	for i, mod := range m.mods {
+		seen[i] = mod.gen.Load()
+	}
+	s, err := m.findOnce(serial)
+	if !errors.Is(err, ErrCardNotPresent) {
+		return s, err
+	}
+	for i, mod := range m.mods {
+		mod.rescan(m.log, seen[i])
+	}
+	return m.findOnce(serial)
+}
+
+func (m *Manager) findOnce(serial string) (slot, error) {
+	var match []slot
+	for _, s := range m.scan(false) {
+		if s.token == nil {
+			continue
+		}
+		if serial == "" || strings.TrimSpace(s.token.SerialNumber) == serial {
+			match = append(match, s)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return match[0], nil
+	case len(match) == 0 && serial == "":
+		return slot{}, fmt.Errorf("find card: %w", ErrCardNotPresent)
+	case len(match) == 0:
+		return slot{}, fmt.Errorf("find card %s: %w", serial, ErrCardNotPresent)
+	case serial == "":
+		return slot{}, fmt.Errorf("find card: %w", ErrAmbiguousCard)
+	}
+	return slot{}, fmt.Errorf("find card %s: serial is not unique: %w", serial, ErrAmbiguousCard)
+}
+
+func (m *Manager) cardLock(s slot) *sync.Mutex {
+	key := s.mod.path + "\x00" + strings.TrimSpace(s.token.SerialNumber)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.locks[key]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[key] = l
+	}
+	return l
+}
+
+// do runs fn with a fresh read-write session on the card, holding the
+// card's lock. It turns failures of a card that has gone into
+// ErrCardRemoved.
+func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error) error {
+	s, err := m.find(serial)
+	if err != nil {
+		return err
+	}
+	lock := m.cardLock(s)
+	lock.Lock()
+	defer lock.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCancelled, err)
+	}
+	s.mod.rw.RLock()
+	defer s.mod.rw.RUnlock()
+	p := s.mod.ctx
+	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
+	}
+	c := &conn{m: m, slot: s, p: p, sh: sh}
+	err = fn(c)
+	if c.loggedIn {
+		p.Logout(sh)
+	}
+	p.CloseSession(sh)
+	if err != nil {
+		return m.gone(s, err)
+	}
+	return nil
+}
+
+// gone re-labels err as ErrCardRemoved when the card has left its slot,
+// whatever code the module chose to report that with.
+func (m *Manager) gone(s slot, err error) error {
+	if errors.Is(err, ErrCardRemoved) {
+		return err
+	}
+	ti, terr := s.mod.ctx.GetTokenInfo(s.id)
+	if terr != nil || strings.TrimSpace(ti.SerialNumber) != s.serial() {
+		return fmt.Errorf("%w: %w", ErrCardRemoved, err)
+	}
+	return err
+}
+
+func (s slot) serial() string { return strings.TrimSpace(s.token.SerialNumber) }

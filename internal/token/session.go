@@ -1,0 +1,197 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/miekg/pkcs11"
+)
+
+// Session is an open, possibly logged-in session on one card. It is valid
+// only inside the callback of Manager.Do, which holds the card for it.
+type Session struct {
+	ctx context.Context
+	c   *conn
+}
+
+// Do runs fn on the card with the given serial ("" for the only card
+// present). When login is not nil the user is logged in first, and always
+// logged out again before Do returns.
+func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn func(*Session) error) error {
+	return m.do(ctx, serial, func(c *conn) error {
+		if login != nil {
+			if err := c.login(ctx, login); err != nil {
+				return err
+			}
+		}
+		return fn(&Session{ctx: ctx, c: c})
+	})
+}
+
+// Card describes the card the session is on.
+func (s *Session) Card() Card { return s.c.slot.card() }
+
+// Reader names the reader the card is in.
+func (s *Session) Reader() string { return strings.TrimSpace(s.c.slot.info.SlotDescription) }
+
+// Keys lists the key pairs on the card.
+func (s *Session) Keys() ([]KeyInfo, error) { return s.c.keys() }
+
+// GenerateKey creates a key pair on the card.
+func (s *Session) GenerateKey(alg KeyAlgorithm, label string) (KeyInfo, error) {
+	if !slices.Contains(s.c.slot.algorithms(), alg.Name) {
+		return KeyInfo{}, fmt.Errorf("generate %s key on %s: %w", alg.Name, s.c.slot.serial(), ErrUnsupported)
+	}
+	k, err := s.c.generate(alg, label)
+	if err != nil {
+		return KeyInfo{}, fmt.Errorf("on %s: %w", s.c.slot.serial(), err)
+	}
+	return k, nil
+}
+
+// Sign signs each digest with the private key of k. ECDSA signatures come
+// back DER-encoded.
+func (s *Session) Sign(k KeyInfo, alg SignAlgorithm, digests [][]byte) ([][]byte, error) {
+	return s.sign(k, alg, 0, digests)
+}
+
+func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]byte) ([][]byte, error) {
+	if err := CheckKeyFits(k, alg); err != nil {
+		return nil, err
+	}
+	h, err := s.c.privateKey(k.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sign on %s: %w", s.c.slot.serial(), err)
+	}
+	out := make([][]byte, 0, len(digests))
+	for i, d := range digests {
+		if err := s.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
+		mech, in, err := signInput(alg, d, saltLen)
+		if err != nil {
+			return nil, fmt.Errorf("sign digest %d: %w", i, err)
+		}
+		if err := s.c.p.SignInit(s.c.sh, []*pkcs11.Mechanism{mech}, h); err != nil {
+			return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
+		}
+		sig, err := s.c.p.Sign(s.c.sh, in)
+		if err != nil {
+			return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
+		}
+		if !alg.RSA {
+			if sig, err = ecdsaDER(sig); err != nil {
+				return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), err)
+			}
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}
+
+// CheckKeyFits reports ErrUnsupported when alg cannot be used with k, such
+// as an ECDSA scheme with an RSA key.
+func CheckKeyFits(k KeyInfo, alg SignAlgorithm) error {
+	_, isRSA := k.Public.(*rsa.PublicKey)
+	if isRSA != alg.RSA {
+		return fmt.Errorf("%s with a %s key: %w", alg.Name, k.Algorithm, ErrUnsupported)
+	}
+	return nil
+}
+
+// CheckMechanism reports ErrUnsupported when the card lacks the mechanism
+// alg needs. Callers use it to refuse before asking for a PIN.
+func (m *Manager) CheckMechanism(serial string, alg SignAlgorithm) error {
+	sl, err := m.find(serial)
+	if err != nil {
+		return err
+	}
+	mech := uint(pkcs11.CKM_RSA_PKCS)
+	switch {
+	case !alg.RSA:
+		mech = pkcs11.CKM_ECDSA
+	case alg.PSS:
+		mech = pkcs11.CKM_RSA_PKCS_PSS
+	}
+	sl.mod.rw.RLock()
+	defer sl.mod.rw.RUnlock()
+	mi, err := sl.mod.ctx.GetMechanismInfo(sl.id, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)})
+	if err != nil || mi.Flags&pkcs11.CKF_SIGN == 0 {
+		return fmt.Errorf("%s on %s: %w", alg.Name, sl.serial(), ErrUnsupported)
+	}
+	return nil
+}
+
+// Signer returns a crypto.Signer for k that signs within this session.
+func (s *Session) Signer(k KeyInfo) crypto.Signer { return &sessionSigner{s: s, k: k} }
+
+type sessionSigner struct {
+	s *Session
+	k KeyInfo
+}
+
+func (ss *sessionSigner) Public() crypto.PublicKey { return ss.k.Public }
+
+func (ss *sessionSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	alg, salt, err := algForOpts(ss.k, opts)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := ss.s.sign(ss.k, alg, salt, [][]byte{digest})
+	if err != nil {
+		return nil, err
+	}
+	return sigs[0], nil
+}
+
+// Key is a key pair on a card, usable as a crypto.Signer outside a
+// session: each Sign takes the card, logs in through its LoginFunc, signs
+// and logs out.
+type Key struct {
+	m      *Manager
+	serial string
+	info   KeyInfo
+	login  LoginFunc
+	ctx    context.Context
+}
+
+var _ crypto.Signer = (*Key)(nil)
+
+// Signer returns k as a crypto.Signer.
+func (m *Manager) Signer(ctx context.Context, serial string, k KeyInfo, login LoginFunc) *Key {
+	return &Key{m: m, serial: serial, info: k, login: login, ctx: ctx}
+}
+
+// Public returns the public half of the key.
+func (k *Key) Public() crypto.PublicKey { return k.info.Public }
+
+// Sign signs digest on the card. opts picks the hash and, with
+// *rsa.PSSOptions, RSA-PSS.
+func (k *Key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, err error) {
+	err = k.m.Do(k.ctx, k.serial, k.login, func(s *Session) error {
+		sig, err = s.Signer(k.info).Sign(rand, digest, opts)
+		return err
+	})
+	return sig, err
+}
+
+// algForOpts maps crypto.SignerOpts onto one of our schemes.
+func algForOpts(k KeyInfo, opts crypto.SignerOpts) (SignAlgorithm, int, error) {
+	_, isRSA := k.Public.(*rsa.PublicKey)
+	pss, isPSS := opts.(*rsa.PSSOptions)
+	salt := 0
+	if isPSS && pss.SaltLength > 0 {
+		salt = pss.SaltLength
+	}
+	for _, a := range SignAlgorithms {
+		if a.RSA == isRSA && a.PSS == isPSS && a.Hash == opts.HashFunc() {
+			return a, salt, nil
+		}
+	}
+	return SignAlgorithm{}, 0, fmt.Errorf("sign with %s and hash %v: %w", k.Algorithm, opts.HashFunc(), ErrUnsupported)
+}

@@ -1,0 +1,361 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cardbridge/cardbridge/internal/softhsm"
+	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
+	"github.com/miekg/pkcs11"
+)
+
+func open(t *testing.T, opts Options, tok *softhsm.Token) *Manager {
+	t.Helper()
+	if opts.Modules == nil {
+		opts.Modules = []string{tok.Module}
+	}
+	m, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func pinFunc(pin string, calls *int) LoginFunc {
+	return func(ctx context.Context, info LoginInfo) (string, error) {
+		if calls != nil {
+			*calls++
+		}
+		return pin, nil
+	}
+}
+
+func hashOf(h crypto.Hash, msg []byte) []byte {
+	switch h {
+	case crypto.SHA384:
+		d := sha512.Sum384(msg)
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512(msg)
+		return d[:]
+	}
+	d := sha256.Sum256(msg)
+	return d[:]
+}
+
+func verify(t *testing.T, pub crypto.PublicKey, alg SignAlgorithm, digest, sig []byte) {
+	t.Helper()
+	var err error
+	switch pub := pub.(type) {
+	case *rsa.PublicKey:
+		if alg.PSS {
+			err = rsa.VerifyPSS(pub, alg.Hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else {
+			err = rsa.VerifyPKCS1v15(pub, alg.Hash, digest, sig)
+		}
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(pub, digest, sig) {
+			err = errors.New("ecdsa signature does not verify")
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", alg.Name, err)
+	}
+}
+
+func TestGenerateAndSignEveryAlgorithm(t *testing.T) {
+	tok := softhsmtest.New(t, "gen")
+	m := open(t, Options{}, tok)
+	readers := m.Readers()
+	if len(readers) != 1 || readers[0].Card == nil || readers[0].Card.Serial != tok.Serial {
+		t.Fatalf("readers = %+v, want one card %s (the spare slot is not a card)", readers, tok.Serial)
+	}
+	if got := readers[0].Card.Algorithms; len(got) != len(KeyAlgorithms) {
+		t.Errorf("algorithms = %v", got)
+	}
+	ctx := context.Background()
+	for _, ka := range KeyAlgorithms {
+		t.Run(ka.Name, func(t *testing.T) {
+			if testing.Short() && ka.Name == "RSA-4096" {
+				t.Skip("slow")
+			}
+			var k KeyInfo
+			err := m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
+				k, err = s.GenerateKey(ka, "test "+ka.Name)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Algorithm != ka.Name || len(k.ID) != 20 {
+				t.Fatalf("key = %s id %x", k.Algorithm, k.ID)
+			}
+			got, err := m.Key(ctx, tok.Serial, k.ID)
+			if err != nil || got.Label != "test "+ka.Name {
+				t.Fatalf("Key = %+v, %v", got, err)
+			}
+			for _, sa := range SignAlgorithms {
+				if sa.RSA != ka.RSA {
+					if err := CheckKeyFits(k, sa); !errors.Is(err, ErrUnsupported) {
+						t.Errorf("%s with %s: %v", sa.Name, ka.Name, err)
+					}
+					continue
+				}
+				d1, d2 := hashOf(sa.Hash, []byte("one")), hashOf(sa.Hash, []byte("two"))
+				var sigs [][]byte
+				err := m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
+					sigs, err = s.Sign(k, sa, [][]byte{d1, d2})
+					return err
+				})
+				if err != nil {
+					t.Fatalf("%s: %v", sa.Name, err)
+				}
+				verify(t, k.Public, sa, d1, sigs[0])
+				verify(t, k.Public, sa, d2, sigs[1])
+			}
+			// The crypto.Signer road, as x509 and CMS use it.
+			signer := m.Signer(ctx, tok.Serial, k, pinFunc(tok.PIN, nil))
+			d := hashOf(crypto.SHA256, []byte("signer"))
+			var opts crypto.SignerOpts = crypto.SHA256
+			sa, _ := ParseSignAlgorithm("ECDSA-SHA256")
+			if ka.RSA {
+				opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+				sa, _ = ParseSignAlgorithm("RSA-PSS-SHA256")
+			}
+			sig, err := signer.Sign(rand.Reader, d, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verify(t, signer.Public(), sa, d, sig)
+		})
+	}
+}
+
+func TestPrivateKeyStaysOnCard(t *testing.T) {
+	tok := softhsmtest.New(t, "attrs")
+	m := open(t, Options{}, tok)
+	ka, _ := ParseKeyAlgorithm("EC-P256")
+	err := m.Do(context.Background(), "", pinFunc(tok.PIN, nil), func(s *Session) error {
+		k, err := s.GenerateKey(ka, "k")
+		if err != nil {
+			return err
+		}
+		h, err := s.c.privateKey(k.ID)
+		if err != nil {
+			return err
+		}
+		a, err := s.c.attrs(h, pkcs11.CKA_TOKEN, pkcs11.CKA_PRIVATE, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE)
+		if err != nil {
+			return err
+		}
+		want := map[uint]byte{pkcs11.CKA_TOKEN: 1, pkcs11.CKA_PRIVATE: 1, pkcs11.CKA_SENSITIVE: 1, pkcs11.CKA_EXTRACTABLE: 0}
+		for typ, v := range want {
+			if len(a[typ]) != 1 || a[typ][0] != v {
+				t.Errorf("attribute %#x = %v, want %d", typ, a[typ], v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func genKey(t *testing.T, m *Manager, tok *softhsm.Token, alg string) KeyInfo {
+	t.Helper()
+	ka, err := ParseKeyAlgorithm(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k KeyInfo
+	err = m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
+		k, err = s.GenerateKey(ka, "k")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestWrongPINIsReportedNotRetried(t *testing.T) {
+	tok := softhsmtest.New(t, "wrong")
+	m := open(t, Options{}, tok)
+	k := genKey(t, m, tok, "EC-P256")
+	calls := 0
+	sa, _ := ParseSignAlgorithm("ECDSA-SHA256")
+	err := m.Do(context.Background(), tok.Serial, pinFunc("654321", &calls), func(s *Session) error {
+		_, err := s.Sign(k, sa, [][]byte{hashOf(crypto.SHA256, nil)})
+		return err
+	})
+	var pe *PINIncorrectError
+	if !errors.As(err, &pe) || !pe.CountLow || pe.BadLength {
+		t.Fatalf("err = %v (%+v), want a PIN error with count low", err, pe)
+	}
+	if calls != 1 {
+		t.Fatalf("PIN asked %d times, want 1", calls)
+	}
+	if st := m.Readers()[0].Card.PIN; !st.CountLow {
+		t.Errorf("pin state after a wrong try = %+v", st)
+	}
+}
+
+func TestPINOfWrongLengthNeverReachesCard(t *testing.T) {
+	tok := softhsmtest.New(t, "len")
+	logins := 0
+	m := open(t, Options{LoginFault: func(string) uint { logins++; return 0 }}, tok)
+	for _, pin := range []string{"12", string(make([]byte, 300))} {
+		err := m.Do(context.Background(), tok.Serial, pinFunc(pin, nil), func(*Session) error { return nil })
+		var pe *PINIncorrectError
+		if !errors.As(err, &pe) || !pe.BadLength || pe.Min != 4 || pe.Max != 255 {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if logins != 0 {
+		t.Fatalf("C_Login called %d times", logins)
+	}
+	if st := m.Readers()[0].Card.PIN; st.CountLow {
+		t.Errorf("a try was used: %+v", st)
+	}
+}
+
+func TestLockedPIN(t *testing.T) {
+	// SoftHSM2 never locks a PIN, so the lock comes from the fault seam.
+	tok := softhsmtest.New(t, "locked")
+	m := open(t, Options{LoginFault: func(string) uint { return CKRPINLocked }}, tok)
+	err := m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(*Session) error { return nil })
+	if !errors.Is(err, ErrPINLocked) {
+		t.Fatalf("err = %v, want ErrPINLocked", err)
+	}
+}
+
+func TestCancelledPINPrompt(t *testing.T) {
+	tok := softhsmtest.New(t, "cancel")
+	m := open(t, Options{}, tok)
+	sentinel := errors.New("user said no")
+	err := m.Do(context.Background(), tok.Serial, func(context.Context, LoginInfo) (string, error) { return "", sentinel }, func(*Session) error {
+		t.Fatal("ran after a cancelled prompt")
+		return nil
+	})
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCardRemovedAndReinserted(t *testing.T) {
+	tok := softhsmtest.New(t, "removable")
+	m := open(t, Options{}, tok)
+	k := genKey(t, m, tok, "EC-P256")
+	if err := softhsm.Delete(tok.Conf, tok.Serial); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := ParseSignAlgorithm("ECDSA-SHA256")
+	err := m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error {
+		_, err := s.Sign(k, sa, [][]byte{hashOf(crypto.SHA256, nil)})
+		return err
+	})
+	if !errors.Is(err, ErrCardRemoved) && !errors.Is(err, ErrCardNotPresent) {
+		t.Fatalf("sign on a removed card: %v", err)
+	}
+	// A new card in the same reader is found without restarting.
+	tok2, err := softhsm.Create(filepath.Dir(tok.Conf), "second", softhsmtest.PIN, softhsmtest.SOPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2 := genKey(t, m, tok2, "EC-P256")
+	if _, err := m.Key(context.Background(), tok2.Serial, k2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Keys(context.Background(), tok.Serial); !errors.Is(err, ErrCardNotPresent) {
+		t.Fatalf("old card: %v", err)
+	}
+}
+
+func TestSessionClosedUnderneath(t *testing.T) {
+	tok := softhsmtest.New(t, "closed")
+	m := open(t, Options{}, tok)
+	k := genKey(t, m, tok, "EC-P256")
+	sa, _ := ParseSignAlgorithm("ECDSA-SHA256")
+	err := m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error {
+		// Another application (or a reader reset) closes every session.
+		s.c.p.CloseAllSessions(s.c.slot.id)
+		_, err := s.Sign(k, sa, [][]byte{hashOf(crypto.SHA256, nil)})
+		return err
+	})
+	if !errors.Is(err, ErrCardRemoved) {
+		t.Fatalf("err = %v, want ErrCardRemoved", err)
+	}
+	// The next operation opens a fresh session and works.
+	err = m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error {
+		_, err := s.Sign(k, sa, [][]byte{hashOf(crypto.SHA256, nil)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTwoModulesAtOnce(t *testing.T) {
+	tokA := softhsmtest.New(t, "module-a")
+	m := open(t, Options{}, tokA)
+	// A copy of the library is a second module with state of its own. It
+	// reads SOFTHSM2_CONF when it is initialised, so it sees other tokens.
+	copyPath := filepath.Join(t.TempDir(), "libsofthsm2-copy.so")
+	copyFile(t, tokA.Module, copyPath)
+	tokB, err := softhsm.Create(t.TempDir(), "module-b", softhsmtest.PIN, softhsmtest.SOPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", tokB.Conf)
+	if err := m.AddModule(copyPath); err != nil {
+		t.Fatal(err)
+	}
+	serials := map[string]string{}
+	for _, r := range m.Readers() {
+		if r.Card != nil {
+			serials[r.Card.Serial] = r.Module
+		}
+	}
+	if serials[tokA.Serial] != filepath.Base(tokA.Module) || serials[tokB.Serial] != "libsofthsm2-copy.so" {
+		t.Fatalf("cards = %v", serials)
+	}
+	ka := genKey(t, m, tokA, "EC-P256")
+	kb := genKey(t, m, tokB, "RSA-2048")
+	if _, err := m.Key(context.Background(), tokB.Serial, ka.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("key of card A found on card B: %v", err)
+	}
+	if _, err := m.Key(context.Background(), tokB.Serial, kb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Do(context.Background(), "", nil, func(*Session) error { return nil }); !errors.Is(err, ErrAmbiguousCard) {
+		t.Fatalf("no serial with two cards: %v", err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+}
