@@ -1,0 +1,211 @@
+package pin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	pinentry "github.com/twpayne/go-pinentry/v4"
+)
+
+// DefaultTimeout is how long a dialog waits for the user.
+const DefaultTimeout = 2 * time.Minute
+
+// Assuan error codes (GPG_ERR_SOURCE_PINENTRY << 24 | code) that mean the
+// user did not answer yes.
+const (
+	assuanTimeout      = 83886142 // GPG_ERR_TIMEOUT
+	assuanCancelled    = 83886179 // GPG_ERR_CANCELED
+	assuanNotConfirmed = 83886194 // GPG_ERR_NOT_CONFIRMED
+)
+
+// Pinentry is a Prompter backed by a GnuPG pinentry program.
+type Pinentry struct {
+	Path    string        // the program; see FindPinentry
+	Timeout time.Duration // per dialog; DefaultTimeout when zero
+
+	// one holds the single dialog slot; see the package doc.
+	one chan struct{}
+}
+
+// NewPinentry returns a Prompter that runs path.
+func NewPinentry(path string) *Pinentry {
+	return &Pinentry{Path: path, one: make(chan struct{}, 1)}
+}
+
+// FindPinentry returns the best pinentry on PATH: a graphical one first.
+func FindPinentry() (string, error) {
+	for _, name := range []string{"pinentry-gnome3", "pinentry-gtk-2", "pinentry-qt", "pinentry-mac", "pinentry"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrUnavailable
+}
+
+// GetPIN implements Prompter.
+func (p *Pinentry) GetPIN(ctx context.Context, pr Prompt) (string, error) {
+	var pin string
+	err := p.run(ctx, pr, func(c *pinentry.Client) error {
+		res, err := c.GetPIN()
+		pin = res.PIN
+		return err
+	})
+	return pin, err
+}
+
+// Confirm implements Prompter. go-pinentry reports a refusal either as
+// false or as an Assuan error, depending on the program; both mean no.
+func (p *Pinentry) Confirm(ctx context.Context, pr Prompt) error {
+	return p.run(ctx, pr, func(c *pinentry.Client) error {
+		ok, err := c.Confirm("")
+		if err == nil && !ok {
+			return ErrDenied
+		}
+		return err
+	})
+}
+
+func (p *Pinentry) run(ctx context.Context, pr Prompt, fn func(*pinentry.Client) error) error {
+	if p.Path == "" {
+		return ErrUnavailable
+	}
+	timeout := p.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case p.one <- struct{}{}:
+		defer func() { <-p.one }()
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	}
+	opts := []pinentry.ClientOption{
+		pinentry.WithBinaryName(p.Path),
+		pinentry.WithProcess(&process{ctx: ctx}),
+		pinentry.WithTitle(orDefault(pr.Title, "cardbridge")),
+		pinentry.WithDesc(pr.Description),
+		pinentry.WithPrompt(orDefault(pr.Label, "PIN:")),
+		pinentry.WithTimeout(timeout),
+	}
+	if pr.Warning != "" {
+		opts = append(opts, pinentry.WithError(pr.Warning))
+	}
+	if pr.OK != "" {
+		opts = append(opts, pinentry.WithOK(pr.OK))
+	}
+	if pr.Cancel != "" {
+		opts = append(opts, pinentry.WithCancel(pr.Cancel))
+	}
+	if pr.Repeat != "" {
+		opts = append(opts, pinentry.WithRepeat(pr.Repeat), pinentry.WithRepeatError("The PINs do not match"))
+	}
+	// A terminal pinentry needs to know which terminal to draw on.
+	if tty := ttyName(); tty != "" {
+		opts = append(opts, pinentry.WithOption(pinentry.OptionTTYName+"="+tty))
+		if term := os.Getenv("TERM"); term != "" {
+			opts = append(opts, pinentry.WithOption(pinentry.OptionTTYType+"="+term))
+		}
+	}
+	c, err := pinentry.NewClient(opts...)
+	if err != nil {
+		return mapErr(ctx, fmt.Errorf("start pinentry %s: %w", filepath.Base(p.Path), err))
+	}
+	err = fn(c)
+	c.Close()
+	return mapErr(ctx, err)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+}
+
+// mapErr turns what go-pinentry returns into our errors. A dialog whose
+// context ended was killed; that decides over whatever the pipe said.
+func mapErr(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, ErrDenied) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctxErr(ctx)
+	}
+	var ae *pinentry.AssuanError
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case assuanTimeout:
+			return ErrTimeout
+		case assuanCancelled:
+			return ErrCancelled
+		case assuanNotConfirmed:
+			return ErrDenied
+		}
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// ttyName is the terminal the daemon was started from, if any, so that
+// pinentry-curses can draw on it: GPG_TTY when set, as GnuPG does.
+func ttyName() string {
+	if t := os.Getenv("GPG_TTY"); t != "" {
+		return t
+	}
+	if t, err := os.Readlink("/proc/self/fd/0"); err == nil && (strings.HasPrefix(t, "/dev/pts/") || strings.HasPrefix(t, "/dev/tty")) {
+		return t
+	}
+	return ""
+}
+
+// process runs pinentry tied to a context: when the context ends (the page
+// went away, or the deadline passed) the dialog is killed.
+type process struct {
+	ctx    context.Context
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+}
+
+func (p *process) Start(name string, args []string) error {
+	p.cmd = exec.CommandContext(p.ctx, name, args...)
+	p.cmd.Stderr = nil
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return err
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	p.stdout = bufio.NewReader(out)
+	return p.cmd.Start()
+}
+
+func (p *process) ReadLine() ([]byte, bool, error) { return p.stdout.ReadLine() }
+
+func (p *process) Write(b []byte) (int, error) { return p.stdin.Write(b) }
+
+func (p *process) Close() error {
+	p.stdin.Close()
+	return p.cmd.Wait()
+}

@@ -1,0 +1,48 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"go.uber.org/zap"
+)
+
+// consent makes sure the caller's origin is allowed, asking the user the
+// first time. A refusal is not remembered, so the user can change their
+// mind on the next visit.
+func (s *Service) consent(ctx context.Context, c Caller) error {
+	if c.Origin == "" {
+		return protocol.Errorf(protocol.CodeOriginDenied, "the request carries no origin")
+	}
+	if s.Sites.Allowed(c.Origin) {
+		return nil
+	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = s.Prompter.Confirm(ctx, pin.Prompt{
+		Title: "Allow this site to use your smart card?",
+		Description: fmt.Sprintf("%s wants to use cardbridge.\n\n"+
+			"If you allow it, the site can see your card readers, card numbers and public keys, "+
+			"and ask to create keys and sign. You will still be asked for your PIN each time.\n\n"+
+			"Allow only sites you trust.", c.Origin),
+		OK:     "Allow",
+		Cancel: "Deny",
+	})
+	switch {
+	case err == nil:
+		if err := s.Sites.Allow(c.Origin); err != nil {
+			s.Log.Warn("could not save an allowed site", zap.String("origin", c.Origin), zap.Error(err))
+		}
+		s.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
+		return nil
+	case errors.Is(err, pin.ErrDenied), errors.Is(err, pin.ErrCancelled):
+		return protocol.Errorf(protocol.CodeOriginDenied, "the user did not allow %s", c.Origin)
+	}
+	return err
+}

@@ -1,0 +1,53 @@
+package rpc
+
+import (
+	"errors"
+
+	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/token"
+)
+
+// toProtocolError is the one place where typed errors become wire error
+// codes.
+func toProtocolError(err error) *protocol.Error {
+	if err == nil {
+		return nil
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var pinErr *token.PINIncorrectError
+	if errors.As(err, &pinErr) {
+		e := protocol.Errorf(protocol.CodePINIncorrect, "%s", pinErr.Error())
+		if pinErr.BadLength {
+			e.Data.Reason += "; the card was not asked, so no try was used"
+		}
+		e.Data.CountLow, e.Data.FinalTry = &pinErr.CountLow, &pinErr.FinalTry
+		return e
+	}
+	for _, m := range []struct {
+		err  error
+		code int
+	}{
+		{pin.ErrCancelled, protocol.CodeUserCancelled},
+		{token.ErrCancelled, protocol.CodeUserCancelled},
+		{pin.ErrTimeout, protocol.CodeTimeout},
+		{token.ErrPINLocked, protocol.CodePINLocked},
+		{token.ErrCardRemoved, protocol.CodeCardRemoved},
+		{token.ErrCardNotPresent, protocol.CodeCardNotPresent},
+		{token.ErrNotFound, protocol.CodeKeyNotFound},
+		{token.ErrUnsupported, protocol.CodeUnsupported},
+		{token.ErrAmbiguousCard, protocol.CodeInvalidParams},
+		{token.ErrInvalidInput, protocol.CodeInvalidParams},
+	} {
+		if errors.Is(err, m.err) {
+			return protocol.Errorf(m.code, "%s", err.Error())
+		}
+	}
+	if errors.Is(err, pin.ErrUnavailable) {
+		return protocol.Errorf(protocol.CodeInternal, "cardbridge cannot show its PIN dialog: %v", err)
+	}
+	return protocol.Errorf(protocol.CodeInternal, "%s", err.Error())
+}

@@ -1,0 +1,197 @@
+package rpc
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/token"
+)
+
+func (s *Service) systemInfo(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	if err := protocol.DecodeParams(params, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return protocol.SystemInfo{Name: "cardbridge", Version: s.Version, Protocol: protocol.Version, Methods: Methods()}, nil
+}
+
+func (s *Service) cardsList(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	if err := protocol.DecodeParams(params, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return CardsList(s.Tokens), nil
+}
+
+// CardsList is the wire form of what the token layer sees. The tray and
+// cards.changed events use it too.
+func CardsList(m *token.Manager) protocol.CardsList {
+	out := protocol.CardsList{Readers: []protocol.Reader{}}
+	for _, r := range m.Readers() {
+		pr := protocol.Reader{Name: r.Name, Module: r.Module}
+		if c := r.Card; c != nil {
+			pr.Card = &protocol.Card{
+				Serial: c.Serial, Label: c.Label, Manufacturer: c.Manufacturer, Model: c.Model,
+				PIN:        protocol.PINState(c.PIN),
+				Algorithms: append([]string{}, c.Algorithms...),
+			}
+		}
+		out.Readers = append(out.Readers, pr)
+	}
+	return out
+}
+
+func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CardParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	keys, err := s.Tokens.Keys(ctx, p.Card)
+	if err != nil {
+		return nil, err
+	}
+	out := protocol.KeysList{Keys: []protocol.Key{}}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, protocol.Key{KeyID: k.IDHex(), Label: k.Label, Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate})
+	}
+	return out, nil
+}
+
+// checkLabel refuses labels that would confuse a person reading them in a
+// dialog or another program.
+func checkLabel(label string) error {
+	if len(label) > 64 {
+		return protocol.Errorf(protocol.CodeInvalidParams, "label is longer than 64 bytes")
+	}
+	if strings.IndexFunc(label, unicode.IsControl) >= 0 {
+		return protocol.Errorf(protocol.CodeInvalidParams, "label contains control characters")
+	}
+	return nil
+}
+
+func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.KeysGenerateParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	alg, err := token.ParseKeyAlgorithm(p.Algorithm)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown key algorithm %q; use one of the card's algorithms from cards.list", truncate(p.Algorithm, 32))
+	}
+	if err := checkLabel(p.Label); err != nil {
+		return nil, err
+	}
+	if p.Label == "" {
+		p.Label = "cardbridge " + alg.Name
+	}
+	reader, err := s.Tokens.CardInfo(p.Card)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(reader.Card.Algorithms, alg.Name) {
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "card %s cannot generate %s keys", reader.Card.Serial, alg.Name)
+	}
+	what := fmt.Sprintf("create a new %s key pair named %q on your card.\nThis can take a while; do not remove the card.", alg.Name, p.Label)
+	var k token.KeyInfo
+	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {
+		k, err = sess.GenerateKey(alg, p.Label)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return protocol.KeysGenerateResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, PublicKey: k.SPKI}, nil
+}
+
+func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.SignParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	alg, err := token.ParseSignAlgorithm(p.Algorithm)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", truncate(p.Algorithm, 32))
+	}
+	digests, batch, err := signInputs(p, alg)
+	if err != nil {
+		return nil, err
+	}
+	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := token.CheckKeyFits(k, alg); err != nil {
+		return nil, err
+	}
+	if err := s.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("sign 1 document with your key %q (%s).", k.Label, alg.Name)
+	if len(digests) > 1 {
+		what = fmt.Sprintf("sign %d documents with your key %q (%s).", len(digests), k.Label, alg.Name)
+	}
+	var sigs [][]byte
+	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {
+		sigs, err = sess.Sign(k, alg, digests)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if batch {
+		return protocol.SignResult{Signatures: sigs}, nil
+	}
+	return protocol.SignResult{Signature: sigs[0]}, nil
+}
+
+// signInputs checks the three ways of giving what to sign and returns the
+// digests, hashing data here when that was given.
+func signInputs(p protocol.SignParams, alg token.SignAlgorithm) (digests [][]byte, batch bool, err error) {
+	n := 0
+	for _, given := range []bool{p.Digest != nil, p.Digests != nil, p.Data != nil} {
+		if given {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, false, protocol.Errorf(protocol.CodeInvalidParams, "give exactly one of digest, digests and data")
+	}
+	switch {
+	case p.Data != nil:
+		h := alg.Hash.New()
+		h.Write(p.Data)
+		return [][]byte{h.Sum(nil)}, false, nil
+	case p.Digest != nil:
+		digests = [][]byte{p.Digest}
+	default:
+		if len(p.Digests) == 0 || len(p.Digests) > protocol.MaxBatch {
+			return nil, false, protocol.Errorf(protocol.CodeInvalidParams, "digests must hold 1 to %d digests", protocol.MaxBatch)
+		}
+		digests, batch = p.Digests, true
+	}
+	for i, d := range digests {
+		if len(d) != alg.Hash.Size() {
+			return nil, false, protocol.Errorf(protocol.CodeInvalidParams, "digest %d is %d bytes; %s needs %d", i, len(d), alg.Name, alg.Hash.Size())
+		}
+	}
+	return digests, batch, nil
+}
+
+// findKey resolves a card and a key on it without asking for a PIN, so that
+// a missing key is reported before any dialog opens.
+func (s *Service) findKey(ctx context.Context, card, keyID string) (token.Reader, token.KeyInfo, error) {
+	id, err := hex.DecodeString(keyID)
+	if err != nil || len(id) == 0 || len(id) > 255 {
+		return token.Reader{}, token.KeyInfo{}, protocol.Errorf(protocol.CodeInvalidParams, "keyId must be the key's CKA_ID in hex")
+	}
+	reader, err := s.Tokens.CardInfo(card)
+	if err != nil {
+		return token.Reader{}, token.KeyInfo{}, err
+	}
+	k, err := s.Tokens.Key(ctx, reader.Card.Serial, id)
+	return reader, k, err
+}

@@ -1,0 +1,133 @@
+// Package rpc carries out cardbridge's JSON-RPC methods for one caller at a
+// time, whatever transport brought the request. It asks for consent and
+// PINs through a pin.Prompter and does card work through token.Manager.
+//
+// Transports authenticate the caller's origin; this package trusts the
+// origin it is given and decides what that origin may do.
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/sites"
+	"github.com/cardbridge/cardbridge/internal/token"
+	"go.uber.org/zap"
+)
+
+// Caller is who sent a request.
+type Caller struct {
+	// Origin is the page's canonical origin, as vouched for by the
+	// transport (the WebSocket Origin header, or the browser through the
+	// extension).
+	Origin string
+}
+
+// Service runs methods. Its fields must be set before the first request.
+type Service struct {
+	Tokens   *token.Manager
+	Prompter pin.Prompter
+	Sites    *sites.Store
+	Log      *zap.Logger
+	Version  string
+
+	mu      sync.Mutex
+	prompts map[string]bool // origins with a dialog open
+}
+
+type handler struct {
+	// consent: the caller's origin must be allowed before this runs.
+	consent bool
+	run     func(s *Service, ctx context.Context, c Caller, params json.RawMessage) (any, error)
+}
+
+// methods is the one table of methods. It is filled in init because
+// system.info lists it.
+var methods map[string]handler
+
+func init() {
+	methods = map[string]handler{
+		protocol.MethodCardsList:    {true, (*Service).cardsList},
+		protocol.MethodKeysGenerate: {true, (*Service).keysGenerate},
+		protocol.MethodKeysList:     {true, (*Service).keysList},
+		protocol.MethodSign:         {true, (*Service).sign},
+		protocol.MethodSystemInfo:   {false, (*Service).systemInfo},
+	}
+}
+
+// Methods lists the method names, sorted.
+func Methods() []string {
+	out := make([]string, 0, len(methods))
+	for name := range methods {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handle runs one request and returns its response, or nil for a
+// notification. It never panics on bad input.
+func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *protocol.Response {
+	start := time.Now()
+	result, err := s.call(ctx, c, req)
+	perr := toProtocolError(err)
+	code := 0
+	if perr != nil {
+		code = perr.Code
+	}
+	// The audit line names who asked for what, never params or results.
+	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("method", req.Method),
+		zap.Int("code", code), zap.Duration("took", time.Since(start)))
+	if req.IsNotification() {
+		return nil
+	}
+	return protocol.NewResponse(req.ID, result, perr)
+}
+
+func (s *Service) call(ctx context.Context, c Caller, req *protocol.Request) (any, error) {
+	h, ok := methods[req.Method]
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "unknown method %q", truncate(req.Method, 64))
+	}
+	if req.IsNotification() {
+		// Work that nobody will hear about is not done.
+		return nil, nil
+	}
+	if h.consent {
+		if err := s.consent(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return h.run(s, ctx, c, req.Params)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// gate lets one dialog per origin be open at a time; a second request that
+// needs one gets busy rather than a stack of dialogs.
+func (s *Service) gate(origin string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prompts == nil {
+		s.prompts = map[string]bool{}
+	}
+	if s.prompts[origin] {
+		return nil, protocol.Errorf(protocol.CodeBusy, "a cardbridge dialog for %s is already open", origin)
+	}
+	s.prompts[origin] = true
+	return func() {
+		s.mu.Lock()
+		delete(s.prompts, origin)
+		s.mu.Unlock()
+	}, nil
+}
