@@ -184,11 +184,12 @@ type process struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
+	stop   func() bool
 }
 
 func (p *process) Start(name string, args []string) error {
-	p.cmd = exec.CommandContext(p.ctx, name, args...)
-	p.cmd.Stderr = nil
+	p.cmd = exec.Command(name, args...)
+	ownProcessGroup(p.cmd)
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		return err
@@ -198,7 +199,16 @@ func (p *process) Start(name string, args []string) error {
 		return err
 	}
 	p.stdout = bufio.NewReader(out)
-	return p.cmd.Start()
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	// Killing only the program would leave its children holding the pipe
+	// open, and a read blocked on it; so kill them all and close the pipe.
+	p.stop = context.AfterFunc(p.ctx, func() {
+		killProcessGroup(p.cmd)
+		out.Close()
+	})
+	return nil
 }
 
 func (p *process) ReadLine() ([]byte, bool, error) { return p.stdout.ReadLine() }
@@ -207,5 +217,9 @@ func (p *process) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 
 func (p *process) Close() error {
 	p.stdin.Close()
-	return p.cmd.Wait()
+	err := p.cmd.Wait()
+	if p.stop != nil {
+		p.stop()
+	}
+	return err
 }

@@ -88,6 +88,11 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	if p.Label == "" {
 		p.Label = "cardbridge " + alg.Name
 	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	reader, err := s.Tokens.CardInfo(p.Card)
 	if err != nil {
 		return nil, err
@@ -120,6 +125,11 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
 	if err != nil {
 		return nil, err

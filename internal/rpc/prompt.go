@@ -10,14 +10,10 @@ import (
 )
 
 // withPIN runs fn on the card after the user has entered the PIN in a
-// dialog that says who asks for what. The dialog gate is held for the whole
-// operation, so a site has at most one PIN operation in flight.
+// dialog that says who asks for what. Callers hold the site's dialog gate
+// (see gate) for the whole operation, so a site has at most one PIN
+// operation in flight.
 func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn func(*token.Session) error) error {
-	release, err := s.gate(c.Origin)
-	if err != nil {
-		return err
-	}
-	defer release()
 	login := func(ctx context.Context, info token.LoginInfo) (string, error) {
 		return s.Prompter.GetPIN(ctx, pinPrompt(c.Origin, what, info))
 	}

@@ -18,7 +18,7 @@ func TestCanonical(t *testing.T) {
 		{"http://127.0.0.1", "http://127.0.0.1"},
 		{"http://127.0.0.1:80", "http://127.0.0.1"},
 		{"https://[::1]:4443", "https://[::1]:4443"},
-		{"http://portal.example", ""},          // plain http off localhost
+		{"http://portal.example", ""},         // plain http off localhost
 		{"http://localhost.evil.example", ""}, // not localhost
 		{"http://[::1]:8080", ""},
 		{"null", ""},

@@ -111,41 +111,61 @@ type conn struct {
 	loggedIn bool
 }
 
-// login logs the user in, asking fn for the PIN. A refused PIN is reported,
-// never retried.
-func (c *conn) login(ctx context.Context, fn LoginFunc) error {
-	ti, err := c.p.GetTokenInfo(c.slot.id)
+// credential is what askPIN collected before the card is taken.
+type credential struct {
+	needed bool // false: the token needs no login
+	pin    string
+}
+
+// askPIN asks fn for the PIN before the card is locked, so that a dialog
+// waiting for the user never holds up other work on the card. A locked PIN
+// is reported without asking, and a PIN of the wrong length is refused here
+// because the card would count it as a wrong try.
+func (m *Manager) askPIN(ctx context.Context, s slot, fn LoginFunc) (credential, error) {
+	s.mod.rw.RLock()
+	ti, err := s.mod.ctx.GetTokenInfo(s.id)
+	s.mod.rw.RUnlock()
 	if err != nil {
-		return fmt.Errorf("read token info of %s: %w", c.slot.serial(), mapError(err))
+		return credential{}, fmt.Errorf("read token info of %s: %w", s.serial(), mapError(err))
 	}
 	st := pinState(&ti)
 	if st.Locked {
-		return fmt.Errorf("log in to %s: %w", c.slot.serial(), ErrPINLocked)
+		return credential{}, fmt.Errorf("log in to %s: %w", s.serial(), ErrPINLocked)
 	}
 	if ti.Flags&pkcs11.CKF_LOGIN_REQUIRED == 0 {
-		return nil
+		return credential{}, nil
 	}
-	info := LoginInfo{Reader: strings.TrimSpace(c.slot.info.SlotDescription), Serial: c.slot.serial(), Label: strings.TrimSpace(ti.Label), PIN: st}
+	info := LoginInfo{Reader: strings.TrimSpace(s.info.SlotDescription), Serial: s.serial(), Label: strings.TrimSpace(ti.Label), PIN: st}
 	pin, err := fn(ctx, info)
 	if err != nil {
-		return err
+		return credential{}, err
 	}
 	if st.PINPad {
-		pin = ""
-	} else if n := utf8.RuneCountInString(pin); st.MaxLength > 0 && (n < st.MinLength || n > st.MaxLength) {
-		// Refuse here: a PIN the card must reject would cost a try.
-		return fmt.Errorf("log in to %s: %w", c.slot.serial(), &PINIncorrectError{BadLength: true, Min: st.MinLength, Max: st.MaxLength, CountLow: st.CountLow, FinalTry: st.FinalTry})
+		return credential{needed: true}, nil
+	}
+	if n := utf8.RuneCountInString(pin); st.MaxLength > 0 && (n < st.MinLength || n > st.MaxLength) {
+		return credential{}, fmt.Errorf("log in to %s: %w", s.serial(), &PINIncorrectError{BadLength: true, Min: st.MinLength, Max: st.MaxLength, CountLow: st.CountLow, FinalTry: st.FinalTry})
+	}
+	return credential{needed: true, pin: pin}, nil
+}
+
+// login logs the user in with a PIN from askPIN. A refused PIN is
+// reported, never retried.
+func (c *conn) login(ctx context.Context, cred credential) error {
+	if !cred.needed {
+		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
+	var err error
 	if c.m.loginFault != nil {
 		if rv := c.m.loginFault(c.slot.serial()); rv != 0 {
 			err = pkcs11.Error(rv)
 		}
 	}
 	if err == nil {
-		err = c.p.Login(c.sh, pkcs11.CKU_USER, pin)
+		err = c.p.Login(c.sh, pkcs11.CKU_USER, cred.pin)
 	}
 	switch {
 	case err == nil, isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN):

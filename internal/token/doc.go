@@ -25,6 +25,8 @@
 //   - Private keys may be invisible before login. Whether a key exists is
 //     decided from its public key or certificate object, before any PIN is
 //     asked for.
+//   - The PIN is asked for before the card is locked, so that a dialog
+//     waiting for the user holds up nobody else.
 //   - A PIN outside the token's length limits is refused before C_Login so no
 //     retry is used, and a refused PIN is never retried by this package.
 //   - Some modules, SoftHSM2 among them, only notice new tokens in

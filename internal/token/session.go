@@ -23,11 +23,21 @@ type Session struct {
 // present). When login is not nil the user is logged in first, and always
 // logged out again before Do returns.
 func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn func(*Session) error) error {
-	return m.do(ctx, serial, func(c *conn) error {
-		if login != nil {
-			if err := c.login(ctx, login); err != nil {
-				return err
-			}
+	s, err := m.find(serial)
+	if err != nil {
+		return err
+	}
+	var cred credential
+	if login != nil {
+		if cred, err = m.askPIN(ctx, s, login); err != nil {
+			return err
+		}
+	}
+	// The same card, found again by its serial: it may have moved while
+	// the user was typing.
+	return m.do(ctx, s.serial(), func(c *conn) error {
+		if err := c.login(ctx, cred); err != nil {
+			return err
 		}
 		return fn(&Session{ctx: ctx, c: c})
 	})

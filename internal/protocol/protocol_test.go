@@ -1,0 +1,85 @@
+package protocol
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		frame string
+		code  int
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"system.info"}`, 0},
+		{`{"jsonrpc":"2.0","id":"a","method":"sign","params":{}}`, 0},
+		{`{"jsonrpc":"2.0","method":"x"}`, 0}, // notification
+		{``, CodeInvalidRequest},
+		{`nope`, CodeParseError},
+		{`[]`, CodeInvalidRequest},
+		{`42`, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":true,"method":"x"}`, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1}`, CodeInvalidRequest},
+		{`{"id":1,"method":"x"}`, CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		_, err := Decode([]byte(tt.frame))
+		if (err == nil) != (tt.code == 0) || (err != nil && err.Code != tt.code) {
+			t.Errorf("Decode(%q) = %v, want code %d", tt.frame, err, tt.code)
+		}
+	}
+}
+
+func TestDecodeParamsRefusesSecrets(t *testing.T) {
+	var p SignParams
+	for _, params := range []string{`{"pin":"1234"}`, `{"Pin":"1"}`, `{"soPin":"1"}`, `{"password":"x"}`} {
+		if err := DecodeParams(json.RawMessage(params), &p); err == nil || err.Code != CodeInvalidParams {
+			t.Errorf("%s accepted: %v", params, err)
+		}
+	}
+	if err := DecodeParams(json.RawMessage(`{"keyId":"01","algorithm":"ECDSA-SHA256","digest":"AAEC"}`), &p); err != nil || len(p.Digest) != 3 {
+		t.Fatalf("good params: %v %+v", err, p)
+	}
+	if err := DecodeParams(json.RawMessage(`{"keyId":"01","extra":1}`), &p); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}
+
+func TestErrorCodesAreStable(t *testing.T) {
+	// Published codes keep their names forever; add, never change.
+	want := map[int]string{
+		1001: "user_cancelled", 1002: "pin_incorrect", 1003: "pin_locked", 1004: "card_not_present",
+		1005: "key_not_found", 1006: "unsupported_algorithm", 1007: "origin_denied", 1008: "busy",
+		1009: "card_removed", 1010: "certificate_mismatch", 1011: "timeout", 1099: "internal",
+	}
+	for code, name := range want {
+		if codeNames[code] != name {
+			t.Errorf("code %d is %q, was published as %q", code, codeNames[code], name)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"sign","params":{"keyId":"01","algorithm":"ECDSA-SHA256","digests":["AAAA"]}}`,
+		`{"jsonrpc":"2.0","id":null,"method":"cards.list"}`,
+		`[{"jsonrpc":"2.0"}]`, `{"id":{}}`, "\x00\xff", `{"jsonrpc":"2.0","id":1e400,"method":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		req, err := Decode(frame)
+		if err == nil {
+			if req == nil || req.Method == "" || req.JSONRPC != "2.0" {
+				t.Fatalf("accepted a bad request: %+v", req)
+			}
+			var p SignParams
+			DecodeParams(req.Params, &p)
+		}
+		resp := NewResponse(nil, nil, err)
+		if err != nil {
+			if _, merr := json.Marshal(resp); merr != nil {
+				t.Fatalf("error response does not encode: %v", merr)
+			}
+		}
+	})
+}
