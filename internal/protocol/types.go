@@ -7,6 +7,12 @@ const (
 	MethodKeysList     = "keys.list"
 	MethodKeysGenerate = "keys.generate"
 	MethodSign         = "sign"
+
+	MethodCSRCreate           = "csr.create"
+	MethodCertificatesInstall = "certificates.install"
+	MethodCertificatesList    = "certificates.list"
+	MethodKeysDelete          = "keys.delete"
+	MethodPKCS12Import        = "pkcs12.import"
 )
 
 // SystemInfo is the result of system.info.
@@ -70,11 +76,31 @@ type Key struct {
 	Certificate []byte `json:"certificate"`
 }
 
-// KeysGenerateParams are the params of keys.generate.
+// KeysGenerateParams are the params of keys.generate. With CSR set, the
+// request is made in the same PIN session.
 type KeysGenerateParams struct {
-	Card      string `json:"card,omitempty"`
-	Algorithm string `json:"algorithm"`
-	Label     string `json:"label,omitempty"`
+	Card      string      `json:"card,omitempty"`
+	Algorithm string      `json:"algorithm"`
+	Label     string      `json:"label,omitempty"`
+	CSR       *CSRRequest `json:"csr,omitempty"`
+}
+
+// CSRRequest is what goes into a certificate request besides the key.
+type CSRRequest struct {
+	Subject            Subject  `json:"subject"`
+	Emails             []string `json:"emails,omitempty"`
+	SignatureAlgorithm string   `json:"signatureAlgorithm,omitempty"`
+}
+
+// Subject is a distinguished name.
+type Subject struct {
+	CommonName         string `json:"commonName,omitempty"`
+	EmailAddress       string `json:"emailAddress,omitempty"`
+	Organization       string `json:"organization,omitempty"`
+	OrganizationalUnit string `json:"organizationalUnit,omitempty"`
+	Locality           string `json:"locality,omitempty"`
+	StateOrProvince    string `json:"stateOrProvince,omitempty"`
+	Country            string `json:"country,omitempty"`
 }
 
 // KeysGenerateResult is the result of keys.generate.
@@ -82,6 +108,79 @@ type KeysGenerateResult struct {
 	KeyID     string `json:"keyId"`
 	Algorithm string `json:"algorithm"`
 	PublicKey []byte `json:"publicKey"`
+	CSR       string `json:"csr,omitempty"`
+}
+
+// CSRCreateParams are the params of csr.create.
+type CSRCreateParams struct {
+	Card               string   `json:"card,omitempty"`
+	KeyID              string   `json:"keyId"`
+	Subject            Subject  `json:"subject"`
+	Emails             []string `json:"emails,omitempty"`
+	SignatureAlgorithm string   `json:"signatureAlgorithm,omitempty"`
+}
+
+// CSRCreateResult is the result of csr.create.
+type CSRCreateResult struct {
+	CSR string `json:"csr"`
+}
+
+// CertificatesInstallParams are the params of certificates.install.
+// Certificates are PEM or standard base64 DER.
+type CertificatesInstallParams struct {
+	Card        string   `json:"card,omitempty"`
+	Certificate string   `json:"certificate"`
+	Chain       []string `json:"chain,omitempty"`
+}
+
+// CertificatesInstallResult is the result of certificates.install.
+type CertificatesInstallResult struct {
+	KeyID    string `json:"keyId"`
+	Subject  string `json:"subject"`
+	NotAfter string `json:"notAfter"`
+	Expired  bool   `json:"expired"`
+}
+
+// CertificatesList is the result of certificates.list.
+type CertificatesList struct {
+	Certificates []Certificate `json:"certificates"`
+}
+
+// Certificate is a certificate on a card. KeyID is null unless a key on
+// the card belongs to it.
+type Certificate struct {
+	DER          []byte   `json:"der"`
+	Subject      string   `json:"subject"`
+	Issuer       string   `json:"issuer"`
+	SerialNumber string   `json:"serialNumber"`
+	NotBefore    string   `json:"notBefore"`
+	NotAfter     string   `json:"notAfter"`
+	KeyID        *string  `json:"keyId"`
+	Emails       []string `json:"emails"`
+	IsCA         bool     `json:"isCA"`
+}
+
+// KeysDeleteParams are the params of keys.delete.
+type KeysDeleteParams struct {
+	Card  string `json:"card,omitempty"`
+	KeyID string `json:"keyId"`
+}
+
+// PKCS12ImportParams are the params of pkcs12.import. The bundle's
+// password is asked for in cardbridge's dialog.
+type PKCS12ImportParams struct {
+	Card   string `json:"card,omitempty"`
+	PKCS12 []byte `json:"pkcs12"`
+	Label  string `json:"label,omitempty"`
+}
+
+// PKCS12ImportResult is the result of pkcs12.import.
+type PKCS12ImportResult struct {
+	KeyID     string `json:"keyId"`
+	Algorithm string `json:"algorithm"`
+	Subject   string `json:"subject"`
+	NotAfter  string `json:"notAfter"`
+	Chain     int    `json:"chain"` // CA certificates stored
 }
 
 // SignParams are the params of sign: exactly one of Digest, Digests and

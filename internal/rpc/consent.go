@@ -41,8 +41,14 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		}
 		s.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
 		return nil
-	case errors.Is(err, pin.ErrDenied), errors.Is(err, pin.ErrCancelled):
+	case isRefusal(err):
 		return protocol.Errorf(protocol.CodeOriginDenied, "the user did not allow %s", c.Origin)
 	}
 	return err
+}
+
+// isRefusal reports a "no" from a confirmation dialog, by button or by
+// closing it.
+func isRefusal(err error) bool {
+	return errors.Is(err, pin.ErrDenied) || errors.Is(err, pin.ErrCancelled)
 }

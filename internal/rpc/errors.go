@@ -3,6 +3,7 @@ package rpc
 import (
 	"errors"
 
+	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/token"
@@ -27,6 +28,9 @@ func toProtocolError(err error) *protocol.Error {
 		e.Data.CountLow, e.Data.FinalTry = &pinErr.CountLow, &pinErr.FinalTry
 		return e
 	}
+	if errors.Is(err, csr.ErrWrongPassword) {
+		return protocol.Errorf(protocol.CodePINIncorrect, "the password of the certificate file is wrong; nothing was written to the card")
+	}
 	for _, m := range []struct {
 		err  error
 		code int
@@ -41,6 +45,8 @@ func toProtocolError(err error) *protocol.Error {
 		{token.ErrUnsupported, protocol.CodeUnsupported},
 		{token.ErrAmbiguousCard, protocol.CodeInvalidParams},
 		{token.ErrInvalidInput, protocol.CodeInvalidParams},
+		{token.ErrCertificateMismatch, protocol.CodeCertificateMismatch},
+		{csr.ErrInvalid, protocol.CodeInvalidParams},
 	} {
 		if errors.Is(err, m.err) {
 			return protocol.Errorf(m.code, "%s", err.Error())

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/token"
+	"go.uber.org/zap"
 )
 
 func (s *Service) systemInfo(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
@@ -88,6 +90,13 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	if p.Label == "" {
 		p.Label = "cardbridge " + alg.Name
 	}
+	var req csr.Request
+	if p.CSR != nil {
+		req = csrRequest(*p.CSR)
+		if err := req.Check(); err != nil {
+			return nil, err
+		}
+	}
 	release, err := s.gate(c.Origin)
 	if err != nil {
 		return nil, err
@@ -100,16 +109,33 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	if !slices.Contains(reader.Card.Algorithms, alg.Name) {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "card %s cannot generate %s keys", reader.Card.Serial, alg.Name)
 	}
-	what := fmt.Sprintf("create a new %s key pair named %q on your card.\nThis can take a while; do not remove the card.", alg.Name, p.Label)
+	what := fmt.Sprintf("create a new %s key pair named %q on your card.", alg.Name, p.Label)
+	if p.CSR != nil {
+		what = fmt.Sprintf("create a new %s key pair named %q on your card, and a certificate request for %s.", alg.Name, p.Label, describeSubject(req))
+	}
+	what += "\nThis can take a while; do not remove the card."
 	var k token.KeyInfo
+	var pemCSR []byte
 	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {
-		k, err = sess.GenerateKey(alg, p.Label)
+		if k, err = sess.GenerateKey(alg, p.Label); err != nil {
+			return err
+		}
+		if p.CSR == nil {
+			return nil
+		}
+		// One PIN for both steps, as the Certum window does. A request
+		// that cannot be made takes its fresh key with it.
+		if pemCSR, err = csr.Create(sess.Signer(k), req); err != nil {
+			if derr := sess.DeleteKey(k.ID); derr != nil {
+				s.Log.Warn("could not remove a key whose request failed", zap.String("key_id", k.IDHex()), zap.Error(derr))
+			}
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return protocol.KeysGenerateResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, PublicKey: k.SPKI}, nil
+	return protocol.KeysGenerateResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, PublicKey: k.SPKI, CSR: string(pemCSR)}, nil
 }
 
 func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (any, error) {

@@ -52,11 +52,16 @@ var methods map[string]handler
 
 func init() {
 	methods = map[string]handler{
-		protocol.MethodCardsList:    {true, (*Service).cardsList},
-		protocol.MethodKeysGenerate: {true, (*Service).keysGenerate},
-		protocol.MethodKeysList:     {true, (*Service).keysList},
-		protocol.MethodSign:         {true, (*Service).sign},
-		protocol.MethodSystemInfo:   {false, (*Service).systemInfo},
+		protocol.MethodCardsList:           {true, (*Service).cardsList},
+		protocol.MethodCertificatesInstall: {true, (*Service).certificatesInstall},
+		protocol.MethodCertificatesList:    {true, (*Service).certificatesList},
+		protocol.MethodCSRCreate:           {true, (*Service).csrCreate},
+		protocol.MethodKeysDelete:          {true, (*Service).keysDelete},
+		protocol.MethodKeysGenerate:        {true, (*Service).keysGenerate},
+		protocol.MethodKeysList:            {true, (*Service).keysList},
+		protocol.MethodPKCS12Import:        {true, (*Service).pkcs12Import},
+		protocol.MethodSign:                {true, (*Service).sign},
+		protocol.MethodSystemInfo:          {false, (*Service).systemInfo},
 	}
 }
 

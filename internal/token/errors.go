@@ -18,6 +18,8 @@ var (
 	ErrUnsupported    = errors.New("not supported by this card")
 	ErrCancelled      = errors.New("cancelled")
 	ErrInvalidInput   = errors.New("invalid input")
+	// ErrCertificateMismatch: no key on the card fits the certificate.
+	ErrCertificateMismatch = errors.New("no key on the card matches the certificate")
 )
 
 // PINIncorrectError reports a refused PIN together with what the token says

@@ -170,7 +170,10 @@ func (c *conn) keys() ([]KeyInfo, error) {
 		if k == nil {
 			// Some cards keep only the certificate and the private key.
 			cert, err := x509.ParseCertificate(a[pkcs11.CKA_VALUE])
-			if err != nil {
+			if err != nil || cert.IsCA {
+				continue // CA certificates of the chain are not keys
+			}
+			if cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY); err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2 {
 				continue
 			}
 			alg, ok := keyAlgorithmOf(cert.PublicKey)

@@ -1,0 +1,291 @@
+package rpc
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/csr"
+	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/token"
+)
+
+func csrRequest(p protocol.CSRRequest) csr.Request {
+	return csr.Request{Subject: csr.Subject(p.Subject), Emails: p.Emails, SignatureAlgorithm: p.SignatureAlgorithm}
+}
+
+func (s *Service) csrCreate(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CSRCreateParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	req := csrRequest(protocol.CSRRequest{Subject: p.Subject, Emails: p.Emails, SignatureAlgorithm: p.SignatureAlgorithm})
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := csr.SignatureAlgorithm(req.SignatureAlgorithm, k.Public); err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "%v", err)
+	}
+	what := fmt.Sprintf("create a certificate request for %s with your key %q (%s).", describeSubject(req), k.Label, k.Algorithm)
+	var pemCSR []byte
+	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {
+		pemCSR, err = csr.Create(sess.Signer(k), req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CSRCreateResult{CSR: string(pemCSR)}, nil
+}
+
+func describeSubject(r csr.Request) string {
+	var parts []string
+	for _, v := range []string{r.Subject.CommonName, r.Subject.EmailAddress} {
+		if v != "" {
+			parts = append(parts, v)
+		}
+	}
+	for _, e := range r.Emails {
+		if !strings.EqualFold(e, r.Subject.EmailAddress) {
+			parts = append(parts, e)
+		}
+	}
+	if len(parts) == 0 {
+		return "your organisation"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// parseCerts reads the certificate and chain of certificates.install.
+func parseCerts(leaf string, chain []string) (*x509.Certificate, []*x509.Certificate, error) {
+	cert, err := csr.ParseCertificate(leaf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate: %w", err)
+	}
+	if len(chain) > 8 {
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "a chain has at most 8 certificates")
+	}
+	var out []*x509.Certificate
+	for i, s := range chain {
+		c, err := csr.ParseCertificate(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("chain[%d]: %w", i, err)
+		}
+		if !c.IsCA {
+			return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "chain[%d] (%s) is not a CA certificate", i, c.Subject.CommonName)
+		}
+		out = append(out, c)
+	}
+	return cert, out, nil
+}
+
+func (s *Service) certificatesInstall(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CertificatesInstallParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	cert, chain, err := parseCerts(p.Certificate, p.Chain)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	reader, err := s.Tokens.CardInfo(p.Card)
+	if err != nil {
+		return nil, err
+	}
+	// A certificate for no key on the card is refused before any dialog.
+	var k token.KeyInfo
+	err = s.Tokens.Do(ctx, reader.Card.Serial, nil, func(sess *token.Session) (err error) {
+		k, err = sess.MatchKey(cert.PublicKey)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	label := cert.Subject.CommonName
+	if label == "" {
+		label = k.Label
+	}
+	what := fmt.Sprintf("store the certificate of %q, issued by %q and valid until %s, with your key %q.",
+		cert.Subject.CommonName, cert.Issuer.CommonName, cert.NotAfter.Format("2 January 2006"), k.Label)
+	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
+		k, err = sess.InstallCertificate(cert, label, chain)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CertificatesInstallResult{
+		KeyID: k.IDHex(), Subject: cert.Subject.String(),
+		NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), Expired: time.Now().After(cert.NotAfter),
+	}, nil
+}
+
+func (s *Service) certificatesList(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CardParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	var stored []token.StoredCertificate
+	var keys []token.KeyInfo
+	err := s.Tokens.Do(ctx, p.Card, nil, func(sess *token.Session) (err error) {
+		if stored, err = sess.Certificates(); err != nil {
+			return err
+		}
+		keys, err = sess.Keys()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := protocol.CertificatesList{Certificates: []protocol.Certificate{}}
+	for _, sc := range stored {
+		cert, err := x509.ParseCertificate(sc.DER)
+		if err != nil {
+			continue // not ours to judge; it stays on the card
+		}
+		pc := protocol.Certificate{
+			DER: sc.DER, Subject: cert.Subject.String(), Issuer: cert.Issuer.String(),
+			SerialNumber: hex.EncodeToString(cert.SerialNumber.Bytes()),
+			NotBefore:    cert.NotBefore.UTC().Format(time.RFC3339), NotAfter: cert.NotAfter.UTC().Format(time.RFC3339),
+			Emails: csr.Emails(cert), IsCA: cert.IsCA || sc.Category == 2,
+		}
+		if pc.Emails == nil {
+			pc.Emails = []string{}
+		}
+		for _, k := range keys {
+			if string(k.ID) == string(sc.ID) && !pc.IsCA {
+				id := k.IDHex()
+				pc.KeyID = &id
+			}
+		}
+		out.Certificates = append(out.Certificates, pc)
+	}
+	return out, nil
+}
+
+func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.KeysDeleteParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	cert := "It has no certificate."
+	if k.Certificate != nil {
+		if pc, err := x509.ParseCertificate(k.Certificate); err == nil {
+			cert = fmt.Sprintf("Its certificate for %q is deleted too.", pc.Subject.CommonName)
+		}
+	}
+	err = s.Prompter.Confirm(ctx, pin.Prompt{
+		Title: "Delete a key from your card?",
+		Description: fmt.Sprintf("%s wants to DELETE the key %q (%s, id %s) from card %s.\n%s\n\nThis cannot be undone.",
+			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), groupSerial(reader.Card.Serial), cert),
+		OK: "Delete", Cancel: "Keep",
+	})
+	switch {
+	case err == nil:
+	case isRefusal(err):
+		return nil, protocol.Errorf(protocol.CodeUserCancelled, "the user kept the key")
+	default:
+		return nil, err
+	}
+	what := fmt.Sprintf("delete the key %q (%s) from your card.", k.Label, k.Algorithm)
+	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error { return sess.DeleteKey(k.ID) })
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 16 {
+		return id[:16] + "…"
+	}
+	return id
+}
+
+func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.PKCS12ImportParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if err := checkLabel(p.Label); err != nil {
+		return nil, err
+	}
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	reader, err := s.Tokens.CardInfo(p.Card)
+	if err != nil {
+		return nil, err
+	}
+	return ImportPKCS12(ctx, s.Tokens, s.Prompter, c.Origin, reader.Card.Serial, p.PKCS12, p.Label)
+}
+
+// ImportPKCS12 asks for the bundle's password, opens the bundle, and
+// writes its key, certificate and chain to the card after the PIN. A wrong
+// password stops before the card is touched. The import-p12 command uses
+// it too, with origin naming the command.
+func ImportPKCS12(ctx context.Context, tokens *token.Manager, prompter pin.Prompter, origin, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
+	password, err := prompter.GetPIN(ctx, pin.Prompt{
+		Title:       "cardbridge: password of a certificate file",
+		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, groupSerial(serial)),
+		Label:       "Password:",
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, cert, chain, err := csr.DecodePKCS12(data, password)
+	if err != nil {
+		return nil, err
+	}
+	if label == "" {
+		label = cert.Subject.CommonName
+	}
+	what := fmt.Sprintf("store the key and certificate of %q (issued by %q) from a certificate file on your card.", cert.Subject.CommonName, cert.Issuer.CommonName)
+	var caCerts []*x509.Certificate
+	for _, ca := range chain {
+		if ca.IsCA {
+			caCerts = append(caCerts, ca)
+		}
+	}
+	var k token.KeyInfo
+	s := &Service{Tokens: tokens, Prompter: prompter}
+	err = s.withPIN(ctx, Caller{Origin: origin}, serial, what, func(sess *token.Session) (err error) {
+		k, err = sess.ImportKey(key, cert, caCerts, label)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.PKCS12ImportResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, Subject: cert.Subject.String(),
+		NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), Chain: len(caCerts)}, nil
+}
