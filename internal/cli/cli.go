@@ -34,6 +34,7 @@ func commands() []command {
 		{"serve", "run the API server (WebSocket on 127.0.0.1:47150) without a tray", runServe},
 		{"demo", "run the server with a demo card and a demo portal page", runDemo},
 		{"status", "print the readers, cards and keys cardbridge sees", runStatus},
+		{"import-p12", "put a .p12/.pfx bundle (key, certificate, chain) onto a card", runImportP12},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "cardbridge %s\n", version())
 			return nil
@@ -72,7 +73,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "cardbridge connects web portals to the smart cards on this computer.")
 	fmt.Fprintln(w, "\nUsage: cardbridge <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'cardbridge <command> -h' for the flags of a command.")
 }

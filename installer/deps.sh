@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what cardbridge needs to build, demo and test on Debian/Ubuntu.
+# Safe to run again: it installs only what is missing.
+#   installer/deps.sh demo   the demo: SoftHSM2, OpenSC, a pinentry
+#   installer/deps.sh test   the tests: also Chromium, Xvfb, D-Bus, xdg-utils, openssl, node modules
+set -euo pipefail
+what=${1:-demo}
+cd "$(dirname "$0")/.."
+
+pkgs=(softhsm2 opensc pcscd pinentry-curses openssl ca-certificates)
+# On a desktop, PIN dialogs are windows; elsewhere they draw in the terminal.
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$what" = demo ]; then
+  pkgs+=(pinentry-gnome3)
+fi
+if [ "$what" = test ]; then
+  pkgs+=(chromium xvfb dbus-x11 xdg-utils libnss3-tools procps)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "cardbridge: please install: ${missing[*]}" >&2
+    exit 1
+  fi
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "cardbridge: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$what" = test ] && [ ! -d web-extension/node_modules/playwright-core ]; then
+  (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
+fi
