@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -419,5 +420,51 @@ func TestManyClientsAtOnce(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+func TestTwoModulesOverWebSocket(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	// A copy of the SoftHSM2 library is a second module with its own
+	// state; it reads SOFTHSM2_CONF when it is initialised.
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libsecond-pkcs11.so")
+	src, err := os.ReadFile(d.tok.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(lib, src, 0o644)
+	tok2, err := softhsm.Create(filepath.Join(dir, "second"), "second card", softhsmtest.PIN, softhsmtest.SOPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", tok2.Conf)
+	if err := d.tokens.AddModule(lib); err != nil {
+		t.Fatal(err)
+	}
+	c := d.dial(portal)
+	var cards protocol.CardsList
+	c.mustCall("cards.list", nil, &cards)
+	modules := map[string]string{}
+	for _, r := range cards.Readers {
+		if r.Card != nil {
+			modules[r.Card.Serial] = r.Module
+		}
+	}
+	if modules[d.tok.Serial] == "" || modules[tok2.Serial] != "libsecond-pkcs11.so" {
+		t.Fatalf("cards = %v", modules)
+	}
+	// Without a serial the choice is ambiguous and refused.
+	wantCode(t, c.call("keys.generate", map[string]any{"algorithm": "EC-P256"}, nil), protocol.CodeInvalidParams)
+	for _, serial := range []string{d.tok.Serial, tok2.Serial} {
+		var gen protocol.KeysGenerateResult
+		c.mustCall("keys.generate", map[string]any{"card": serial, "algorithm": "EC-P256"}, &gen)
+		var res protocol.SignResult
+		dg := digestFor(crypto.SHA256, serial)
+		c.mustCall("sign", map[string]any{"card": serial, "keyId": gen.KeyID, "algorithm": "ECDSA-SHA256", "digest": dg}, &res)
+		alg, _ := token.ParseSignAlgorithm("ECDSA-SHA256")
+		if err := verifySig(gen.PublicKey, alg, dg, res.Signature); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

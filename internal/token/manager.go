@@ -101,7 +101,7 @@ func loadModule(path string) (*module, error) {
 	return &module{path: path, name: filepath.Base(path), ctx: ctx}, nil
 }
 
-// AddModule loads one more module.
+// AddModule loads one more module. Call it before the Manager is shared.
 func (m *Manager) AddModule(path string) error {
 	mod, err := loadModule(path)
 	if err != nil {
