@@ -138,4 +138,3 @@ func kari(pub *ecdsa.PublicKey, rid, cek []byte) ([]byte, error) {
 	body := append(append(append(v, orig...), kea...), reks...)
 	return asn1.Marshal(asn1.RawValue{Class: 2, Tag: 1, IsCompound: true, Bytes: body})
 }
-

@@ -13,6 +13,9 @@ const (
 	MethodCertificatesList    = "certificates.list"
 	MethodKeysDelete          = "keys.delete"
 	MethodPKCS12Import        = "pkcs12.import"
+
+	MethodSMIMESign    = "smime.sign"
+	MethodSMIMEDecrypt = "smime.decrypt"
 )
 
 // SystemInfo is the result of system.info.
@@ -184,14 +187,33 @@ type PKCS12ImportResult struct {
 }
 
 // SignParams are the params of sign: exactly one of Digest, Digests and
+// Data. Format "cms" makes CMS SignedData instead of a bare signature;
+// DigestAlgorithm then names the hash of Digest(s) and Attached embeds
 // Data.
 type SignParams struct {
-	Card      string   `json:"card,omitempty"`
-	KeyID     string   `json:"keyId"`
-	Algorithm string   `json:"algorithm"`
-	Digest    []byte   `json:"digest,omitempty"`
-	Digests   [][]byte `json:"digests,omitempty"`
-	Data      []byte   `json:"data,omitempty"`
+	Card            string   `json:"card,omitempty"`
+	KeyID           string   `json:"keyId"`
+	Algorithm       string   `json:"algorithm,omitempty"`
+	Digest          []byte   `json:"digest,omitempty"`
+	Digests         [][]byte `json:"digests,omitempty"`
+	Data            []byte   `json:"data,omitempty"`
+	Format          string   `json:"format,omitempty"`
+	DigestAlgorithm string   `json:"digestAlgorithm,omitempty"`
+	Attached        bool     `json:"attached,omitempty"`
+}
+
+// SMIMEParams are the params of smime.sign and smime.decrypt: an RFC 5322
+// message, base64. KeyID is for smime.sign only.
+type SMIMEParams struct {
+	Card    string `json:"card,omitempty"`
+	KeyID   string `json:"keyId,omitempty"`
+	Message []byte `json:"message"`
+}
+
+// SMIMEResult is the result of smime.sign (the signed message) and
+// smime.decrypt (the inner MIME entity), base64.
+type SMIMEResult struct {
+	Message []byte `json:"message"`
 }
 
 // SignResult is the result of sign: Signatures for Digests, Signature

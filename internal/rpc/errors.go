@@ -3,9 +3,11 @@ package rpc
 import (
 	"errors"
 
+	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/smime"
 	"github.com/cardbridge/cardbridge/internal/token"
 )
 
@@ -47,6 +49,8 @@ func toProtocolError(err error) *protocol.Error {
 		{token.ErrInvalidInput, protocol.CodeInvalidParams},
 		{token.ErrCertificateMismatch, protocol.CodeCertificateMismatch},
 		{csr.ErrInvalid, protocol.CodeInvalidParams},
+		{cms.ErrInvalid, protocol.CodeInvalidParams},
+		{smime.ErrInvalid, protocol.CodeInvalidParams},
 	} {
 		if errors.Is(err, m.err) {
 			return protocol.Errorf(m.code, "%s", err.Error())

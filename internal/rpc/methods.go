@@ -143,6 +143,16 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	if err := protocol.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
+	switch p.Format {
+	case "cms":
+		return s.signCMS(ctx, c, p)
+	case "", "raw":
+	default:
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, `format must be "raw" or "cms"`)
+	}
+	if p.Attached || p.DigestAlgorithm != "" {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, `attached and digestAlgorithm go with format "cms"`)
+	}
 	alg, err := token.ParseSignAlgorithm(p.Algorithm)
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", truncate(p.Algorithm, 32))

@@ -61,6 +61,8 @@ func init() {
 		protocol.MethodKeysList:            {true, (*Service).keysList},
 		protocol.MethodPKCS12Import:        {true, (*Service).pkcs12Import},
 		protocol.MethodSign:                {true, (*Service).sign},
+		protocol.MethodSMIMEDecrypt:        {true, (*Service).smimeDecrypt},
+		protocol.MethodSMIMESign:           {true, (*Service).smimeSign},
 		protocol.MethodSystemInfo:          {false, (*Service).systemInfo},
 	}
 }

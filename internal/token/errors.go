@@ -81,7 +81,8 @@ func mapError(err error) error {
 		kind = ErrUnsupported
 	case pkcs11.CKR_FUNCTION_CANCELED:
 		kind = ErrCancelled
-	case pkcs11.CKR_DATA_LEN_RANGE, pkcs11.CKR_DATA_INVALID, pkcs11.CKR_ARGUMENTS_BAD:
+	case pkcs11.CKR_DATA_LEN_RANGE, pkcs11.CKR_DATA_INVALID, pkcs11.CKR_ARGUMENTS_BAD,
+		pkcs11.CKR_ENCRYPTED_DATA_INVALID, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE:
 		kind = ErrInvalidInput
 	default:
 		return err
