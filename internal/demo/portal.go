@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ func (p *Portal) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/issue", p.issue)
 	mux.HandleFunc("POST /api/verify", p.verify)
+	p.mailRoutes(mux)
 	return securityHeaders(mux)
 }
 
@@ -172,3 +174,5 @@ func checkSignature(pub crypto.PublicKey, alg string, msg, sig []byte) error {
 	}
 	return fmt.Errorf("unsupported key %T", pub)
 }
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -74,7 +74,10 @@ export declare class Client {
   deleteKey(p: { card?: string; keyId: string }): Promise<object>;
   importPKCS12(p: { card?: string; pkcs12: Bytes; label?: string }): Promise<object>;
   sign(p: {
-    card?: string; keyId: string; algorithm: SignAlgorithm;
+    card?: string; keyId: string; algorithm?: SignAlgorithm;
     digest?: Bytes; digests?: Bytes[]; data?: Bytes | string; format?: 'raw' | 'cms'; attached?: boolean;
+    digestAlgorithm?: 'SHA-256' | 'SHA-384' | 'SHA-512';
   }): Promise<{ signature?: string; signatures?: string[] }>;
+  smimeSign(p: { card?: string; keyId?: string; message: string | Uint8Array }): Promise<Uint8Array>;
+  smimeDecrypt(p: { card?: string; message: string | Uint8Array }): Promise<Uint8Array>;
 }

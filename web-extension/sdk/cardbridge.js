@@ -253,10 +253,26 @@ export class Client {
   importPKCS12({ card, pkcs12, label }) {
     return this.call('pkcs12.import', clean({ card, pkcs12: toBase64(pkcs12), label }));
   }
-  /** Signs a digest, a batch of digests, or data (hashed by cardbridge). */
-  sign({ card, keyId, algorithm, digest, digests, data, format, attached }) {
+  /** Clear-signs an RFC 5322 message (string or bytes); resolves with the signed message as bytes. */
+  async smimeSign({ card, keyId, message }) {
+    const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
+    const res = await this.call('smime.sign', clean({ card, keyId, message: toBase64(bytes) }));
+    return fromBase64(res.message);
+  }
+  /** Decrypts an application/pkcs7-mime message; resolves with the inner MIME entity as bytes. */
+  async smimeDecrypt({ card, message }) {
+    const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
+    const res = await this.call('smime.decrypt', clean({ card, message: toBase64(bytes) }));
+    return fromBase64(res.message);
+  }
+  /**
+   * Signs a digest, a batch of digests, or data (hashed by cardbridge).
+   * format 'cms' returns CMS SignedData (detached unless attached is true);
+   * give digestAlgorithm ('SHA-256', 'SHA-384', 'SHA-512') with digests.
+   */
+  sign({ card, keyId, algorithm, digest, digests, data, format, attached, digestAlgorithm }) {
     return this.call('sign', clean({
-      card, keyId, algorithm, format, attached,
+      card, keyId, algorithm, format, attached, digestAlgorithm,
       digest: digest && toBase64(digest),
       digests: digests && digests.map(toBase64),
       data: data && toBase64(typeof data === 'string' ? new TextEncoder().encode(data) : data),

@@ -2,7 +2,8 @@
 // against the real daemon and a SoftHSM2 card.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startDemo, launchBrowser, listObjects } from './helpers.mjs';
 
@@ -62,6 +63,36 @@ for (const algorithm of ['RSA-2048', 'EC-P256']) {
       const prompts = readFileSync(demo.pinLog, 'utf8').trim().split('\n');
       assert.equal(prompts.length, 4, 'generate, request, install and sign each asked once');
       for (const p of prompts) assert.ok(p.includes(demo.portal), p);
+
+      // Webmail: sign a message to oneself, then decrypt one sent to us.
+      await page.goto(demo.portal + '/webmail.html');
+      await page.waitForSelector('#send:not([disabled])');
+      assert.equal(await page.inputValue('#from'), 'alice@example.org');
+      await page.fill('#subject', 'Grüße from the card');
+      await page.click('#send');
+      await page.waitForSelector('#send-result.ok');
+      await page.waitForSelector('li[data-kind="signed"]');
+      const inbox = await (await fetch(demo.portal + '/api/mail/inbox')).json();
+      const signedMail = Buffer.from(inbox.messages.find((m) => m.kind === 'signed').raw, 'base64');
+      const root = await (await fetch(demo.portal + '/ca/root.pem')).text();
+      writeFileSync(path.join(demo.home, 'root.pem'), root);
+      writeFileSync(path.join(demo.home, 'signed.eml'), signedMail);
+      const verified = execFileSync('openssl', ['smime', '-verify', '-in', path.join(demo.home, 'signed.eml'), '-CAfile', path.join(demo.home, 'root.pem')], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      assert.match(verified, /signed with the key on my card/);
+      assert.match(signedMail.toString(), /Subject: =\?utf-8\?B\?/);
+
+      await page.click('#ask');
+      await page.waitForSelector('li[data-kind="encrypted"]');
+      await page.click('li[data-kind="encrypted"] button');
+      await page.waitForSelector('#read-result.ok');
+      assert.match(await page.textContent('#opened'), /only the key on your card could open this message/);
+      assert.equal(await page.isHidden('#error'), true);
+      if (process.env.CARDBRIDGE_SCREENSHOT_DIR) {
+        await page.screenshot({ path: path.join(process.env.CARDBRIDGE_SCREENSHOT_DIR, `webmail-${algorithm}.png`), fullPage: true });
+      }
+      const all = readFileSync(demo.pinLog, 'utf8').trim().split('\n');
+      assert.equal(all.length, 6, 'sign and decrypt each asked once');
+      assert.match(all[5], /Your new certificate/, 'the decrypt dialog names the message');
     } finally {
       await browser.close();
       await demo.stop();
