@@ -19,6 +19,10 @@
 //     that logs in always logs out before it releases the token. No login
 //     outlives the operation that asked for it, so no other site can ride on
 //     it.
+//   - A batch of signatures runs in several sessions of the same login when
+//     the module computes in parallel. No PKCS#11 flag tells that, so it is
+//     decided by the module's manufacturer: SoftHSM2 does; smart cards, and
+//     every module not known to, are used one operation at a time.
 //   - Each operation opens its own session and closes it at the end. Opening
 //     a session is cheap, and a card that was removed and reinserted needs no
 //     repair: the next operation simply finds it again.

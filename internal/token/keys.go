@@ -105,14 +105,18 @@ func serialOrAny(serial string) string {
 }
 
 func (c *conn) find(template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
-	if err := c.p.FindObjectsInit(c.sh, template); err != nil {
+	return c.findIn(c.sh, template)
+}
+
+func (c *conn) findIn(sh pkcs11.SessionHandle, template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+	if err := c.p.FindObjectsInit(sh, template); err != nil {
 		return nil, mapError(err)
 	}
 	var all []pkcs11.ObjectHandle
 	for {
-		hs, _, err := c.p.FindObjects(c.sh, 64)
+		hs, _, err := c.p.FindObjects(sh, 64)
 		if err != nil {
-			c.p.FindObjectsFinal(c.sh)
+			c.p.FindObjectsFinal(sh)
 			return nil, mapError(err)
 		}
 		if len(hs) == 0 {
@@ -120,7 +124,7 @@ func (c *conn) find(template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error)
 		}
 		all = append(all, hs...)
 	}
-	return all, mapError(c.p.FindObjectsFinal(c.sh))
+	return all, mapError(c.p.FindObjectsFinal(sh))
 }
 
 func (c *conn) attrs(h pkcs11.ObjectHandle, types ...uint) (map[uint][]byte, error) {
@@ -328,7 +332,12 @@ func (c *conn) generate(alg KeyAlgorithm, label string) (KeyInfo, error) {
 // privateKey finds the private key object with the given CKA_ID. It needs a
 // login on most cards.
 func (c *conn) privateKey(id []byte) (pkcs11.ObjectHandle, error) {
-	hs, err := c.find([]*pkcs11.Attribute{
+	return c.findPrivateKey(c.sh, id)
+}
+
+// findPrivateKey is privateKey in another session of the same login.
+func (c *conn) findPrivateKey(sh pkcs11.SessionHandle, id []byte) (pkcs11.ObjectHandle, error) {
+	hs, err := c.findIn(sh, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 	})

@@ -41,6 +41,9 @@ type module struct {
 	path string
 	name string
 	ctx  *pkcs11.Ctx
+	// parallel: the module runs operations of several sessions at once.
+	// Smart cards do one thing at a time; software tokens do not have to.
+	parallel bool
 
 	// rw is held for reading by every operation and for writing while the
 	// module is re-initialised.
@@ -98,7 +101,13 @@ func loadModule(path string) (*module, error) {
 		ctx.Destroy()
 		return nil, fmt.Errorf("initialise pkcs11 module %s: %w", path, err)
 	}
-	return &module{path: path, name: filepath.Base(path), ctx: ctx}, nil
+	mod := &module{path: path, name: filepath.Base(path), ctx: ctx}
+	// No PKCS#11 flag says whether a token computes in parallel, so known
+	// software tokens are named here; every other module is serialised.
+	if info, err := ctx.GetInfo(); err == nil && strings.Contains(info.ManufacturerID, "SoftHSM") {
+		mod.parallel = true
+	}
+	return mod, nil
 }
 
 // AddModule loads one more module. Call it before the Manager is shared.

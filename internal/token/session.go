@@ -6,8 +6,10 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/pkcs11"
 )
@@ -74,34 +76,80 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 	if err := CheckKeyFits(k, alg); err != nil {
 		return nil, err
 	}
-	h, err := s.c.privateKey(k.ID)
-	if err != nil {
-		return nil, fmt.Errorf("sign on %s: %w", s.c.slot.serial(), err)
-	}
-	out := make([][]byte, 0, len(digests))
 	for i, d := range digests {
+		if len(d) != alg.Hash.Size() {
+			return nil, fmt.Errorf("sign digest %d: digest is %d bytes, %s needs %d: %w", i, len(d), alg.Name, alg.Hash.Size(), ErrInvalidInput)
+		}
+	}
+	out := make([][]byte, len(digests))
+	workers := 1
+	if s.c.slot.mod.parallel && len(digests) >= 8 {
+		workers = min(runtime.GOMAXPROCS(0), maxParallel)
+	}
+	if workers == 1 {
+		return out, s.signRange(s.c.sh, k, alg, saltLen, digests, out, 0, 1)
+	}
+	// The login belongs to the token, so extra sessions of this process
+	// share it; each takes every workers-th digest.
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := 0; w < workers; w++ {
+		sh := s.c.sh
+		if w > 0 {
+			var err error
+			if sh, err = s.c.p.OpenSession(s.c.slot.id, pkcs11.CKF_SERIAL_SESSION); err != nil {
+				return nil, fmt.Errorf("open session on %s: %w", s.c.slot.serial(), mapError(err))
+			}
+			defer s.c.p.CloseSession(sh)
+		}
+		wg.Add(1)
+		go func(w int, sh pkcs11.SessionHandle) {
+			defer wg.Done()
+			errs[w] = s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
+		}(w, sh)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// maxParallel bounds the sessions one batch uses.
+const maxParallel = 4
+
+// signRange signs digests[first], digests[first+step], … into out, in
+// session sh.
+func (s *Session) signRange(sh pkcs11.SessionHandle, k KeyInfo, alg SignAlgorithm, saltLen int, digests, out [][]byte, first, stride int) error {
+	h, err := s.c.findPrivateKey(sh, k.ID)
+	if err != nil {
+		return fmt.Errorf("sign on %s: %w", s.c.slot.serial(), err)
+	}
+	for i := first; i < len(digests); i += stride {
 		if err := s.ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+			return fmt.Errorf("%w: %w", ErrCancelled, err)
 		}
-		mech, in, err := signInput(alg, d, saltLen)
+		mech, in, err := signInput(alg, digests[i], saltLen)
 		if err != nil {
-			return nil, fmt.Errorf("sign digest %d: %w", i, err)
+			return fmt.Errorf("sign digest %d: %w", i, err)
 		}
-		if err := s.c.p.SignInit(s.c.sh, []*pkcs11.Mechanism{mech}, h); err != nil {
-			return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
+		if err := s.c.p.SignInit(sh, []*pkcs11.Mechanism{mech}, h); err != nil {
+			return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
 		}
-		sig, err := s.c.p.Sign(s.c.sh, in)
+		sig, err := s.c.p.Sign(sh, in)
 		if err != nil {
-			return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
+			return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
 		}
 		if !alg.RSA {
 			if sig, err = ecdsaDER(sig); err != nil {
-				return nil, fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), err)
+				return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), err)
 			}
 		}
-		out = append(out, sig)
+		out[i] = sig
 	}
-	return out, nil
+	return nil
 }
 
 // CheckKeyFits reports ErrUnsupported when alg cannot be used with k, such
