@@ -58,7 +58,7 @@ func (m *Manager) Readers() []Reader {
 	for _, s := range m.scan(true) {
 		r := Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name}
 		if s.token != nil {
-			c := s.card()
+			c := m.card(s)
 			r.Card = &c
 		}
 		out = append(out, r)
@@ -72,11 +72,11 @@ func (m *Manager) CardInfo(serial string) (Reader, error) {
 	if err != nil {
 		return Reader{}, err
 	}
-	c := s.card()
+	c := m.card(s)
 	return Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name, Card: &c}, nil
 }
 
-func (s slot) card() Card {
+func (m *Manager) card(s slot) Card {
 	ti := s.token
 	return Card{
 		Serial:       s.serial(),
@@ -84,7 +84,7 @@ func (s slot) card() Card {
 		Manufacturer: strings.TrimSpace(ti.ManufacturerID),
 		Model:        strings.TrimSpace(ti.Model),
 		PIN:          pinState(ti),
-		Algorithms:   s.algorithms(),
+		Algorithms:   m.algorithms(s),
 	}
 }
 

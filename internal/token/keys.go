@@ -34,6 +34,21 @@ func (k *KeyInfo) IDHex() string { return hex.EncodeToString(k.ID) }
 
 // algorithms lists the key algorithms the token can generate, from its
 // mechanism list and the key sizes it declares.
+func (m *Manager) algorithms(s slot) []string {
+	key := s.mod.path + "\x00" + s.serial()
+	m.mu.Lock()
+	cached, ok := m.algs[key]
+	m.mu.Unlock()
+	if ok {
+		return cached
+	}
+	out := s.algorithms()
+	m.mu.Lock()
+	m.algs[key] = out
+	m.mu.Unlock()
+	return out
+}
+
 func (s slot) algorithms() []string {
 	p := s.mod.ctx
 	info := func(mech uint) (pkcs11.MechanismInfo, bool) {
@@ -72,7 +87,7 @@ func fitsKeySize(mi pkcs11.MechanismInfo, bits int) bool {
 // Keys lists the key pairs on the card. It needs no PIN.
 func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
 	var keys []KeyInfo
-	err := m.do(ctx, serial, func(c *conn) error {
+	err := m.do(ctx, serial, false, func(c *conn) error {
 		var err error
 		keys, err = c.keys()
 		return err

@@ -35,6 +35,7 @@ type Manager struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per module path + serial
+	algs  map[string][]string    // per module path + serial: a token's mechanisms do not change
 }
 
 type module struct {
@@ -54,7 +55,7 @@ type module struct {
 
 // Open loads the modules named in opts.
 func Open(opts Options) (*Manager, error) {
-	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}}
+	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}, algs: map[string][]string{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -292,17 +293,20 @@ func (m *Manager) cardLock(s slot) *sync.Mutex {
 	return l
 }
 
-// do runs fn with a fresh read-write session on the card, holding the
-// card's lock. It turns failures of a card that has gone into
-// ErrCardRemoved.
-func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error) error {
+// do runs fn with a fresh read-write session on the card. An exclusive
+// operation (one that logs in or writes) holds the card's lock; so does
+// every operation on a module that does one thing at a time. Failures of a
+// card that has gone become ErrCardRemoved.
+func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func(c *conn) error) error {
 	s, err := m.find(serial)
 	if err != nil {
 		return err
 	}
-	lock := m.cardLock(s)
-	lock.Lock()
-	defer lock.Unlock()
+	if exclusive || !s.mod.parallel {
+		lock := m.cardLock(s)
+		lock.Lock()
+		defer lock.Unlock()
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
 	}

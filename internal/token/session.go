@@ -37,7 +37,7 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 	}
 	// The same card, found again by its serial: it may have moved while
 	// the user was typing.
-	return m.do(ctx, s.serial(), func(c *conn) error {
+	return m.do(ctx, s.serial(), true, func(c *conn) error {
 		if err := c.login(ctx, cred); err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 }
 
 // Card describes the card the session is on.
-func (s *Session) Card() Card { return s.c.slot.card() }
+func (s *Session) Card() Card { return s.c.m.card(s.c.slot) }
 
 // Reader names the reader the card is in.
 func (s *Session) Reader() string { return strings.TrimSpace(s.c.slot.info.SlotDescription) }
@@ -56,7 +56,7 @@ func (s *Session) Keys() ([]KeyInfo, error) { return s.c.keys() }
 
 // GenerateKey creates a key pair on the card.
 func (s *Session) GenerateKey(alg KeyAlgorithm, label string) (KeyInfo, error) {
-	if !slices.Contains(s.c.slot.algorithms(), alg.Name) {
+	if !slices.Contains(s.c.m.algorithms(s.c.slot), alg.Name) {
 		return KeyInfo{}, fmt.Errorf("generate %s key on %s: %w", alg.Name, s.c.slot.serial(), ErrUnsupported)
 	}
 	k, err := s.c.generate(alg, label)

@@ -1,0 +1,194 @@
+// Package bench measures cardbridge against raw PKCS#11 in one run, on a
+// fresh SoftHSM2 token, with the scripted pinentry standing in for the
+// user. Every figure over the API is printed next to its raw counterpart.
+// It is run by `task bench`; the test suite has no timed assertions.
+package bench
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/softhsm"
+)
+
+// Config says what to run.
+type Config struct {
+	Binary   string // the cardbridge binary
+	Pinentry string // the scripted pinentry
+	JSON     string // where to write the report
+	Quick    bool   // fewer iterations, for a smoke run
+}
+
+const pin = "123456"
+
+// Report is every figure, also written as JSON.
+type Report struct {
+	Machine string             `json:"machine"`
+	Rows    []Row              `json:"rows"`
+	Extra   map[string]float64 `json:"extra"`
+}
+
+// Row is one figure over the API and its raw counterpart.
+type Row struct {
+	Name   string  `json:"name"`
+	API    float64 `json:"api"`
+	Raw    float64 `json:"raw,omitempty"`
+	Unit   string  `json:"unit"`
+	Ratio  float64 `json:"ratio,omitempty"` // higher is better when Unit is a rate
+	Target string  `json:"target,omitempty"`
+	Met    *bool   `json:"met,omitempty"`
+}
+
+type env struct {
+	cfg     Config
+	dir     string
+	module  string
+	serial  string
+	conf    string
+	origins []string
+	rsaKey  string
+	ecKey   string
+}
+
+func (e *env) daemonCmd(port int) *exec.Cmd {
+	args := []string{"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--module", e.module,
+		"--pinentry", e.cfg.Pinentry, "--config", filepath.Join(e.dir, "config")}
+	for _, o := range e.origins {
+		args = append(args, "--allow-origin", o)
+	}
+	cmd := exec.Command(e.cfg.Binary, args...)
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf, "CB_TEST_PIN="+pin)
+	return cmd
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 47199
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// daemon is a running cardbridge serve.
+type daemon struct {
+	cmd  *exec.Cmd
+	port int
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		d.cmd.Process.Kill()
+	}
+}
+
+// start runs the daemon and returns how long it took to accept a WebSocket.
+func (e *env) start() (*daemon, time.Duration, error) {
+	port := freePort()
+	cmd := e.daemonCmd(port)
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	d := &daemon{cmd: cmd, port: port}
+	for time.Since(t0) < 10*time.Second {
+		if c, err := dial(port, e.origins[0]); err == nil {
+			took := time.Since(t0)
+			c.close()
+			return d, took, nil
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	d.stop()
+	return nil, 0, fmt.Errorf("daemon did not accept connections")
+}
+
+func rssKB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func bptr(b bool) *bool { return &b }
+
+// Run runs every measurement and prints the table.
+func Run(cfg Config) (*Report, error) {
+	dir, err := os.MkdirTemp("", "cardbridge-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tok, err := softhsm.Create(dir, "bench", pin, "12345678")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, dir: dir, module: tok.Module, serial: tok.Serial, conf: tok.Conf}
+	for i := 0; i < 9; i++ {
+		e.origins = append(e.origins, fmt.Sprintf("https://site%d.bench.example", i))
+	}
+	os.Setenv("SOFTHSM2_CONF", tok.Conf)
+	r := &Report{Machine: machine(), Extra: map[string]float64{}}
+	if err := e.run(r); err != nil {
+		return nil, err
+	}
+	if cfg.JSON != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(cfg.JSON, b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s, %s, SoftHSM2", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func mustHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
+}

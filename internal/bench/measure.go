@@ -1,0 +1,287 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/token"
+	"github.com/gorilla/websocket"
+)
+
+func (e *env) run(r *Report) error {
+	iter := func(full, quick int) int {
+		if e.cfg.Quick {
+			return quick
+		}
+		return full
+	}
+	sessions := runtime.NumCPU()
+
+	// Start-up: process start to the first accepted WebSocket, median of 5.
+	var starts []time.Duration
+	for i := 0; i < iter(7, 3); i++ {
+		d, took, err := e.start()
+		if err != nil {
+			return err
+		}
+		starts = append(starts, took)
+		d.stop()
+	}
+	d, _, err := e.start()
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	time.Sleep(time.Second)
+	idle := rssKB(d.cmd.Process.Pid)
+
+	c, err := dial(d.port, e.origins[0])
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var gen struct{ KeyID string }
+	if err := c.call("keys.generate", map[string]any{"algorithm": "RSA-2048"}, &gen); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	e.rsaKey = gen.KeyID
+	if err := c.call("keys.generate", map[string]any{"algorithm": "EC-P256"}, &gen); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	e.ecKey = gen.KeyID
+
+	raw, err := token.OpenRaw(e.module, e.serial)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	rate := func(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+	// Raw in-process sign rates, one and N sessions.
+	rawRate := map[string]map[int]float64{}
+	for _, k := range []struct {
+		name string
+		id   string
+		ec   bool
+		n    int
+	}{{"RSA-2048", e.rsaKey, false, iter(600, 100)}, {"EC-P256", e.ecKey, true, iter(4000, 400)}} {
+		rawRate[k.name] = map[int]float64{}
+		for _, s := range []int{1, sessions} {
+			res, err := raw.Sign(pin, mustHex(k.id), k.ec, s, k.n)
+			if err != nil {
+				return fmt.Errorf("raw sign: %w", err)
+			}
+			rawRate[k.name][s] = rate(res.Signatures, res.Elapsed)
+			r.Extra[fmt.Sprintf("raw %s sign/s, %d session(s)", k.name, s)] = rawRate[k.name][s]
+		}
+		// Batches over the WebSocket, with the PIN dialog and login.
+		alg := "RSA-PKCS1-SHA256"
+		if k.ec {
+			alg = "ECDSA-SHA256"
+		}
+		for _, batch := range []int{1, 100, 1000} {
+			digests := make([][]byte, batch)
+			for i := range digests {
+				sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+				digests[i] = sum[:]
+			}
+			rounds := iter(5, 2)
+			if batch == 1 {
+				rounds = iter(30, 5)
+			}
+			var total time.Duration
+			for i := 0; i < rounds; i++ {
+				t0 := time.Now()
+				if err := c.call("sign", map[string]any{"keyId": k.id, "algorithm": alg, "digests": digests}, nil); err != nil {
+					return fmt.Errorf("sign batch: %w", err)
+				}
+				total += time.Since(t0)
+			}
+			api := rate(batch*rounds, total)
+			row := Row{Name: fmt.Sprintf("%s batch of %d (sign/s)", k.name, batch), API: api, Raw: rawRate[k.name][sessions], Unit: "sign/s", Ratio: api / rawRate[k.name][sessions]}
+			if batch == 1000 {
+				row.Target, row.Met = "≥ 0.9 × raw", bptr(row.Ratio >= 0.9)
+			}
+			r.Rows = append(r.Rows, row)
+			r.Extra[fmt.Sprintf("%s batch %d ms/signature", k.name, batch)] = ms(total) / float64(batch*rounds)
+		}
+	}
+
+	// Protocol overhead: system.info against a bare WebSocket echo server.
+	n := iter(3000, 300)
+	var info []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if err := c.call("system.info", nil, nil); err != nil {
+			return err
+		}
+		info = append(info, time.Since(t0))
+	}
+	echo, err := echoLatencies(n)
+	if err != nil {
+		return err
+	}
+	p50, echo50 := percentile(info, 0.5), percentile(echo, 0.5)
+	r.Rows = append(r.Rows,
+		Row{Name: "system.info round trip p50 (ms)", API: ms(p50), Raw: ms(echo50), Unit: "ms", Target: "≤ 0.2 ms or ≤ echo + 0.1 ms",
+			Met: bptr(p50 <= 200*time.Microsecond || p50 <= echo50+100*time.Microsecond)},
+		Row{Name: "system.info round trip p99 (ms)", API: ms(percentile(info, 0.99)), Raw: ms(percentile(echo, 0.99)), Unit: "ms"})
+
+	// One signature with PIN dialog and login, against raw login+sign+logout.
+	var one, rawOne []time.Duration
+	sum := sha256.Sum256([]byte("one"))
+	for i := 0; i < iter(40, 5); i++ {
+		t0 := time.Now()
+		if err := c.call("sign", map[string]any{"keyId": e.ecKey, "algorithm": "ECDSA-SHA256", "digest": sum[:]}, nil); err != nil {
+			return err
+		}
+		one = append(one, time.Since(t0))
+		d, err := raw.LoginSignLogout(pin, mustHex(e.ecKey), true)
+		if err != nil {
+			return err
+		}
+		rawOne = append(rawOne, d)
+	}
+	r.Rows = append(r.Rows,
+		Row{Name: "one EC-P256 sign with PIN dialog p50 (ms)", API: ms(percentile(one, 0.5)), Raw: ms(percentile(rawOne, 0.5)), Unit: "ms"},
+		Row{Name: "one EC-P256 sign with PIN dialog p99 (ms)", API: ms(percentile(one, 0.99)), Raw: ms(percentile(rawOne, 0.99)), Unit: "ms"})
+
+	// Load: 64 readers and 8 signing sites at once.
+	if err := e.load(r, d, rawRate["EC-P256"][sessions], iter(100, 20)); err != nil {
+		return err
+	}
+	after := rssKB(d.cmd.Process.Pid)
+	time.Sleep(3 * time.Second)
+	settled := rssKB(d.cmd.Process.Pid)
+	r.Rows = append(r.Rows,
+		Row{Name: "start → accepting (ms, median)", API: ms(percentile(starts, 0.5)), Unit: "ms", Target: "≤ 25 ms", Met: bptr(percentile(starts, 0.5) <= 25*time.Millisecond)},
+		Row{Name: "RSS idle after start (MB)", API: idle / 1024, Unit: "MB", Target: "≤ 20 MB", Met: bptr(idle/1024 <= 20)},
+		Row{Name: "RSS right after the load (MB)", API: after / 1024, Unit: "MB", Target: "≤ 40 MB", Met: bptr(after/1024 <= 40)},
+		Row{Name: "RSS 3 s after clients left (MB)", API: settled / 1024, Unit: "MB"})
+	return nil
+}
+
+// load runs 64 clients making PIN-less requests while 8 sites sign
+// batches, and counts every error.
+func (e *env) load(r *Report, d *daemon, rawEC float64, perClient int) error {
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	lat := make([][]time.Duration, 64)
+	start := time.Now()
+	var signed atomic.Int64
+	var signTime time.Duration
+	var signMu sync.Mutex
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(site int) {
+			defer wg.Done()
+			c, err := dial(d.port, e.origins[1+site])
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer c.close()
+			digests := make([][]byte, 200)
+			for j := range digests {
+				s := sha256.Sum256([]byte{byte(site), byte(j)})
+				digests[j] = s[:]
+			}
+			t0 := time.Now()
+			for b := 0; b < 3; b++ {
+				if err := c.call("sign", map[string]any{"keyId": e.ecKey, "algorithm": "ECDSA-SHA256", "digests": digests}, nil); err != nil {
+					errs.Add(1)
+					continue
+				}
+				signed.Add(int64(len(digests)))
+			}
+			signMu.Lock()
+			signTime = max(signTime, time.Since(t0))
+			signMu.Unlock()
+		}(i)
+	}
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := dial(d.port, e.origins[0])
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer c.close()
+			for j := 0; j < perClient; j++ {
+				method := "cards.list"
+				if j%2 == 1 {
+					method = "keys.list"
+				}
+				t0 := time.Now()
+				if err := c.call(method, nil, nil); err != nil {
+					errs.Add(1)
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	signRate := float64(signed.Load()) / signTime.Seconds()
+	r.Rows = append(r.Rows,
+		Row{Name: "load: errors", API: float64(errs.Load()), Unit: "count", Target: "0", Met: bptr(errs.Load() == 0)},
+		Row{Name: "load: PIN-less requests/s", API: float64(len(all)) / elapsed.Seconds(), Unit: "req/s"},
+		Row{Name: "load: PIN-less p99 (ms)", API: ms(percentile(all, 0.99)), Unit: "ms"},
+		Row{Name: "load: EC-P256 signing under load (sign/s)", API: signRate, Raw: rawEC, Unit: "sign/s", Ratio: signRate / rawEC,
+			Target: "≥ 0.8 × raw", Met: bptr(signRate/rawEC >= 0.8)})
+	return nil
+}
+
+// echoLatencies measures a bare gorilla WebSocket echo server on loopback:
+// the floor under any WebSocket protocol.
+func echoLatencies(n int) ([]time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			t, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			ws.WriteMessage(t, b)
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
+	msg := []byte(`{"jsonrpc":"2.0","id":1,"method":"system.info"}`)
+	var out []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		ws.WriteMessage(websocket.TextMessage, msg)
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
