@@ -11,6 +11,11 @@ require (
 )
 
 require (
+	fyne.io/systray v1.12.2 // indirect
+	github.com/Microsoft/go-winio v0.6.2 // indirect
+	github.com/godbus/dbus/v5 v5.1.0 // indirect
+	github.com/kardianos/service v1.3.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.11.0 // indirect
+	golang.org/x/sys v0.34.0 // indirect
 )

@@ -35,6 +35,7 @@ func commands() []command {
 		{"demo", "run the server with a demo card and a demo portal page", runDemo},
 		{"status", "print the readers, cards and keys cardbridge sees", runStatus},
 		{"import-p12", "put a .p12/.pfx bundle (key, certificate, chain) onto a card", runImportP12},
+		{"open", "hand a cardbridge:// link to cardbridge, starting it if needed", runOpen},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "cardbridge %s\n", version())
 			return nil

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/control"
 	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 	"github.com/cardbridge/cardbridge/internal/server"
 	"github.com/cardbridge/cardbridge/internal/sites"
@@ -27,6 +31,7 @@ type serveConfig struct {
 	origins  listFlag
 	pinentry string
 	config   string
+	policy   string
 	debug    bool
 }
 
@@ -36,6 +41,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.origins, "allow-origin", "`ORIGIN` approved in advance, e.g. https://portal.example (repeatable)")
 	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: pinentry-gnome3, pinentry-gtk-2, pinentry-qt or pinentry from PATH")
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
+	fs.StringVar(&c.policy, "policy", "", "machine policy `FILE`; default: "+sites.DefaultPolicyPath())
 	fs.BoolVar(&c.debug, "debug", false, "log debug messages")
 }
 
@@ -54,7 +60,12 @@ type daemon struct {
 	svc    *rpc.Service
 	srv    *server.Server
 	ln     net.Listener
+	ctrl   net.Listener
+	stop   context.CancelFunc
 	done   chan error
+	// onCards, when set before start returns, hears every change of the
+	// readers (the tray).
+	onCards func(protocol.CardsList)
 }
 
 // Addr is the address the API is listening on.
@@ -64,37 +75,76 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if c.config == "" {
 		c.config = defaultConfigDir()
 	}
+	if c.policy == "" {
+		c.policy = sites.DefaultPolicyPath()
+	}
+	policy, err := sites.LoadPolicy(c.policy)
+	if err != nil {
+		return nil, err
+	}
+	ctrl, err := control.Listen()
+	if errors.Is(err, control.ErrRunning) {
+		if r, perr := control.Ping(); perr == nil {
+			return nil, fmt.Errorf("%w (pid %d); stop it first, or open cardbridge://start to use it", err, r.PID)
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
 	ln, err := server.Listen(c.listen)
 	if err != nil {
+		ctrl.Close()
 		return nil, err
 	}
-	store, err := sites.Open(c.config, c.origins)
-	if err != nil {
+	fail := func(err error) (*daemon, error) {
 		ln.Close()
+		ctrl.Close()
 		return nil, err
 	}
-	var prompter pin.Prompter
+	store, err := sites.Open(c.config, c.origins, policy)
+	if err != nil {
+		return fail(err)
+	}
 	path := c.pinentry
 	if path == "" {
 		if path, err = pin.FindPinentry(); err != nil {
 			log.Warn("no pinentry program found; PIN dialogs will fail until one is installed (apt-get install pinentry-gnome3)")
 		}
 	}
-	prompter = pin.NewPinentry(path)
-	opts := token.Options{Modules: append(c.modules, extraModules...), Logger: log}
-	if len(c.modules) == 0 {
-		opts.Discovered = token.Discover()
+	opts := token.Options{Logger: log}
+	for _, m := range append(c.modules, extraModules...) {
+		if policy.Locked && slices.Contains(c.modules, m) {
+			continue // the user's --module counts for nothing under a locked policy
+		}
+		if !policy.ModuleAllowed(m) {
+			return fail(fmt.Errorf("module %s is not allowed by the policy in %s", m, c.policy))
+		}
+		opts.Modules = append(opts.Modules, m)
+	}
+	if len(c.modules) == 0 || policy.Locked {
+		for _, m := range token.Discover() {
+			if policy.ModuleAllowed(m) {
+				opts.Discovered = append(opts.Discovered, m)
+			}
+		}
 	}
 	tokens, err := token.Open(opts)
 	if err != nil {
-		ln.Close()
-		return nil, err
+		return fail(err)
 	}
-	svc := &rpc.Service{Tokens: tokens, Prompter: prompter, Sites: store, Log: log, Version: version()}
-	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, srv: server.New(svc, ln, log), done: make(chan error, 1)}
+	svc := &rpc.Service{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version()}
+	ctx, stop := context.WithCancel(context.Background())
+	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2)}
 	go func() { d.done <- d.srv.Serve(ln) }()
+	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
+	go svc.Watch(ctx, 500*time.Millisecond, func(l protocol.CardsList) {
+		if d.onCards != nil {
+			d.onCards(l)
+		}
+	})
 	log.Info("cardbridge is listening", zap.String("addr", "ws://"+d.Addr()+"/v1"), zap.String("version", version()),
-		zap.String("pinentry", path), zap.Strings("modules", tokens.Modules()))
+		zap.String("pinentry", path), zap.Strings("modules", tokens.Modules()), zap.String("control", control.Path()))
 	return d, nil
 }
 
@@ -114,8 +164,10 @@ func (d *daemon) wait() error {
 }
 
 func (d *daemon) close() {
+	d.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	d.ctrl.Close()
 	d.srv.Shutdown(ctx)
 	d.tokens.Close()
 	d.log.Sync()

@@ -16,6 +16,14 @@ const (
 
 	MethodSMIMESign    = "smime.sign"
 	MethodSMIMEDecrypt = "smime.decrypt"
+
+	MethodEventsSubscribe = "events.subscribe"
+	MethodPINChange       = "pin.change"
+	MethodPINUnblock      = "pin.unblock"
+
+	// NotifyCardsChanged is the notification sent after events.subscribe
+	// when a reader or card comes or goes; its params are a CardsList.
+	NotifyCardsChanged = "cards.changed"
 )
 
 // SystemInfo is the result of system.info.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/sites"
 	"go.uber.org/zap"
 )
 
@@ -17,8 +18,11 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 	if c.Origin == "" {
 		return protocol.Errorf(protocol.CodeOriginDenied, "the request carries no origin")
 	}
-	if s.Sites.Allowed(c.Origin) {
+	switch s.Sites.Check(c.Origin) {
+	case sites.Allowed:
 		return nil
+	case sites.Refused:
+		return protocol.Errorf(protocol.CodeOriginDenied, "your administrator's policy does not allow %s to use cardbridge", c.Origin)
 	}
 	release, err := s.gate(c.Origin)
 	if err != nil {

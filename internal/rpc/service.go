@@ -23,10 +23,20 @@ import (
 // Caller is who sent a request.
 type Caller struct {
 	// Origin is the page's canonical origin, as vouched for by the
-	// transport (the WebSocket Origin header, or the browser through the
-	// extension).
+	// transport (the WebSocket Origin header, the browser through the
+	// extension, or a link's callback).
 	Origin string
+	// Via names the transport for the audit log: "websocket",
+	// "extension", "link" or "tray".
+	Via string
+	// Notifier pushes notifications to the caller's connection; nil
+	// where the transport cannot.
+	Notifier *Notifier
 }
+
+// Notifier pushes notifications to one connection; its pointer is the
+// connection's identity for subscriptions.
+type Notifier struct{ Send func(any) }
 
 // Service runs methods. Its fields must be set before the first request.
 type Service struct {
@@ -38,6 +48,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
+	subs    map[*Notifier]bool
 }
 
 type handler struct {
@@ -55,6 +66,9 @@ func init() {
 		protocol.MethodCardsList:           {true, (*Service).cardsList},
 		protocol.MethodCertificatesInstall: {true, (*Service).certificatesInstall},
 		protocol.MethodCertificatesList:    {true, (*Service).certificatesList},
+		protocol.MethodEventsSubscribe:     {true, (*Service).eventsSubscribe},
+		protocol.MethodPINChange:           {true, (*Service).pinChange},
+		protocol.MethodPINUnblock:          {true, (*Service).pinUnblock},
 		protocol.MethodCSRCreate:           {true, (*Service).csrCreate},
 		protocol.MethodKeysDelete:          {true, (*Service).keysDelete},
 		protocol.MethodKeysGenerate:        {true, (*Service).keysGenerate},
@@ -88,7 +102,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 		code = perr.Code
 	}
 	// The audit line names who asked for what, never params or results.
-	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("method", req.Method),
+	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", req.Method),
 		zap.Int("code", code), zap.Duration("took", time.Since(start)))
 	if req.IsNotification() {
 		return nil

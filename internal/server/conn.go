@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"sync"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/control"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 	"github.com/gorilla/websocket"
@@ -14,8 +17,8 @@ import (
 )
 
 const (
-	// hardFrameLimit closes the connection; frames between MaxFrame and
-	// this get an error answer and the connection goes on.
+	// hardFrameLimit closes a WebSocket; frames between MaxFrame and this
+	// get an error answer and the connection goes on.
 	hardFrameLimit = 8 * protocol.MaxFrame
 	// maxInFlight bounds the requests one connection has running; reading
 	// pauses beyond it.
@@ -23,27 +26,31 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-// serveConn runs one WebSocket connection: this goroutine reads, one
-// goroutine writes, and each request runs in a goroutine of its own under a
-// context that ends when the socket closes, which also closes any dialog
-// the request opened.
-func serveConn(parent context.Context, ws *websocket.Conn, svc *rpc.Service, caller rpc.Caller, log *zap.Logger) {
+// frames is a message transport: a WebSocket, or the control socket's
+// lines.
+type frames interface {
+	// next returns the next frame, or a protocol error to answer with
+	// while the connection goes on, or err when it has ended.
+	next() (frame []byte, bad *protocol.Error, err error)
+	write(b []byte) error
+	close()
+}
+
+// serveFrames runs one connection: this goroutine reads, one goroutine
+// writes, and each request runs in a goroutine of its own under a context
+// that ends when the connection closes, which also closes any dialog the
+// request opened.
+func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc.Caller, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	out := make(chan any, 16)
 	var wg sync.WaitGroup
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		writeLoop(ctx, ws, out, log)
+		writeLoop(ctx, fc, out, log)
 		// A dead writer means a dead connection: wake the reader too.
 		cancel()
-		ws.NetConn().Close()
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-		<-writerDone
-		ws.Close()
+		fc.close()
 	}()
 	send := func(v any) {
 		select {
@@ -51,26 +58,22 @@ func serveConn(parent context.Context, ws *websocket.Conn, svc *rpc.Service, cal
 		case <-ctx.Done():
 		}
 	}
+	caller.Notifier = &rpc.Notifier{Send: send}
+	defer func() {
+		svc.Unsubscribe(caller)
+		cancel()
+		wg.Wait()
+		<-writerDone
+		fc.close()
+	}()
 	sem := make(chan struct{}, maxInFlight)
-	ws.SetReadLimit(hardFrameLimit)
 	for {
-		typ, r, err := ws.NextReader()
+		frame, bad, err := fc.next()
 		if err != nil {
 			return
 		}
-		frame, err := io.ReadAll(io.LimitReader(r, protocol.MaxFrame+1))
-		if err != nil {
-			return
-		}
-		if len(frame) > protocol.MaxFrame {
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return // past the hard limit: the connection closes
-			}
-			send(protocol.NewResponse(nil, nil, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame)))
-			continue
-		}
-		if typ != websocket.TextMessage {
-			send(protocol.NewResponse(nil, nil, protocol.Errorf(protocol.CodeInvalidRequest, "binary frames are not supported")))
+		if bad != nil {
+			send(protocol.NewResponse(nil, nil, bad))
 			continue
 		}
 		req, perr := protocol.Decode(frame)
@@ -97,7 +100,7 @@ func serveConn(parent context.Context, ws *websocket.Conn, svc *rpc.Service, cal
 	}
 }
 
-func writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan any, log *zap.Logger) {
+func writeLoop(ctx context.Context, fc frames, out <-chan any, log *zap.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,8 +114,7 @@ func writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan any, log *zap
 				log.Error("encode response", zap.Error(err))
 				continue
 			}
-			ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			if err := fc.write(b); err != nil {
 				return
 			}
 		}
@@ -124,4 +126,74 @@ func idOf(v any) json.RawMessage {
 		return r.ID
 	}
 	return nil
+}
+
+// wsFrames reads and writes WebSocket text messages.
+type wsFrames struct {
+	ws   *websocket.Conn
+	once sync.Once
+}
+
+func newWSFrames(ws *websocket.Conn) *wsFrames {
+	ws.SetReadLimit(hardFrameLimit)
+	return &wsFrames{ws: ws}
+}
+
+func (f *wsFrames) next() ([]byte, *protocol.Error, error) {
+	typ, r, err := f.ws.NextReader()
+	if err != nil {
+		return nil, nil, err
+	}
+	frame, err := io.ReadAll(io.LimitReader(r, protocol.MaxFrame+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(frame) > protocol.MaxFrame {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, nil, err // past the hard limit: the connection closes
+		}
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame), nil
+	}
+	if typ != websocket.TextMessage {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "binary frames are not supported"), nil
+	}
+	return frame, nil, nil
+}
+
+func (f *wsFrames) write(b []byte) error {
+	f.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return f.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+func (f *wsFrames) close() { f.once.Do(func() { f.ws.NetConn().Close() }) }
+
+// lineFrames reads and writes the control socket's JSON lines.
+type lineFrames struct {
+	c    net.Conn
+	r    *bufio.Reader
+	once sync.Once
+}
+
+func (f *lineFrames) next() ([]byte, *protocol.Error, error) {
+	line, err := control.ReadLine(f.r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(line) > protocol.MaxFrame {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame), nil
+	}
+	return line, nil, nil
+}
+
+func (f *lineFrames) write(b []byte) error {
+	f.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return control.WriteLine(f.c, b)
+}
+
+func (f *lineFrames) close() { f.once.Do(func() { f.c.Close() }) }
+
+// ServeStream serves a control-socket session for origin, which the
+// native messaging host vouches for on behalf of the browser.
+func ServeStream(ctx context.Context, c net.Conn, r *bufio.Reader, svc *rpc.Service, origin string, log *zap.Logger) {
+	serveFrames(ctx, &lineFrames{c: c, r: r}, svc, rpc.Caller{Origin: origin, Via: "extension"}, log)
 }

@@ -34,6 +34,7 @@ type testDaemon struct {
 }
 
 type daemonOpts struct {
+	policy        *sites.Policy
 	loginFault    func(string) uint
 	promptTimeout time.Duration
 	modules       []string
@@ -53,7 +54,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 		t.Fatal(err)
 	}
 	d.tokens = m
-	store, err := sites.Open(d.confDir, []string{portal})
+	store, err := sites.Open(d.confDir, []string{portal}, o.policy)
 	if err != nil {
 		t.Fatal(err)
 	}

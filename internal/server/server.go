@@ -122,7 +122,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("connected", zap.String("origin", origin))
 	s.conns.Add(1)
-	serveConn(r.Context(), ws, s.svc, rpc.Caller{Origin: origin}, s.log)
+	serveFrames(r.Context(), newWSFrames(ws), s.svc, rpc.Caller{Origin: origin, Via: "websocket"}, s.log)
 	if s.conns.Add(-1) == 0 {
 		// The last page left: give the memory of a burst back to the
 		// system soon, rather than whenever the scavenger gets to it.

@@ -77,20 +77,41 @@ func HostOK(host string, port int) bool {
 // Store keeps the user's decisions about origins in the config dir, plus
 // origins approved in advance (flags or policy), which are never written.
 type Store struct {
-	path string
+	path   string
+	policy Policy
 
 	mu          sync.Mutex
 	allowed     []string
 	preapproved []string
 }
 
+// Decision is what the store says about an origin.
+type Decision int
+
+// Decisions.
+const (
+	Ask Decision = iota
+	Allowed
+	Refused // by policy, without asking
+)
+
+// ErrLocked refuses a change the policy does not allow.
+var ErrLocked = errors.New("your administrator's policy does not allow changing this")
+
 type file struct {
 	Allowed []string `json:"allowed"`
 }
 
 // Open reads the store in dir, creating nothing until the first decision.
-func Open(dir string, preapproved []string) (*Store, error) {
+// policy may be nil.
+func Open(dir string, preapproved []string, policy *Policy) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, "sites.json")}
+	if policy != nil {
+		s.policy = *policy
+	}
+	if s.policy.Locked {
+		preapproved = nil
+	}
 	for _, o := range preapproved {
 		c, err := Canonical(o)
 		if err != nil {
@@ -99,7 +120,7 @@ func Open(dir string, preapproved []string) (*Store, error) {
 		s.preapproved = append(s.preapproved, c)
 	}
 	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || s.policy.Locked {
 		return s, nil
 	}
 	if err != nil {
@@ -117,18 +138,37 @@ func Open(dir string, preapproved []string) (*Store, error) {
 	return s, nil
 }
 
-// Allowed reports whether origin (canonical) may use cardbridge.
-func (s *Store) Allowed(origin string) bool {
+// Check says whether origin (canonical) may use cardbridge, must be
+// asked about, or is refused by policy.
+func (s *Store) Check(origin string) Decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Contains(s.preapproved, origin) || slices.Contains(s.allowed, origin)
+	switch {
+	case slices.Contains(s.policy.AllowedOrigins, origin):
+		return Allowed
+	case s.policy.BlockOtherOrigins:
+		return Refused
+	case slices.Contains(s.preapproved, origin) || slices.Contains(s.allowed, origin):
+		return Allowed
+	}
+	return Ask
 }
 
-// Allow records the user's approval of origin.
+// Allowed reports whether origin may use cardbridge without asking.
+func (s *Store) Allowed(origin string) bool { return s.Check(origin) == Allowed }
+
+// Policy is the machine policy in force.
+func (s *Store) Policy() Policy { return s.policy }
+
+// Allow records the user's approval of origin. Under a locked policy the
+// approval holds for the moment only.
 func (s *Store) Allow(origin string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slices.Contains(s.allowed, origin) {
+		return nil
+	}
+	if s.policy.Locked {
 		return nil
 	}
 	s.allowed = append(s.allowed, origin)
@@ -139,6 +179,9 @@ func (s *Store) Allow(origin string) error {
 func (s *Store) Remove(origin string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.policy.Locked {
+		return ErrLocked
+	}
 	i := slices.Index(s.allowed, origin)
 	if i < 0 {
 		return nil

@@ -68,7 +68,7 @@ func TestHostOK(t *testing.T) {
 
 func TestStorePersistsPrivately(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cfg")
-	s, err := Open(dir, []string{"https://pre.example"})
+	s, err := Open(dir, []string{"https://pre.example"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +82,53 @@ func TestStorePersistsPrivately(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("sites.json: %v %v", fi, err)
 	}
-	s2, err := Open(dir, nil)
+	s2, err := Open(dir, nil, nil)
 	if err != nil || !s2.Allowed("https://new.example") || s2.Allowed("https://pre.example") {
 		t.Fatalf("reopened store: %v %v", s2.List(), err)
 	}
 	if err := s2.Remove("https://new.example"); err != nil || s2.Allowed("https://new.example") {
 		t.Fatal("remove failed")
 	}
-	if _, err := Open(dir, []string{"http://evil.example"}); err == nil {
+	if _, err := Open(dir, []string{"http://evil.example"}, nil); err == nil {
 		t.Fatal("plain-http pre-approval accepted")
 	}
+}
+
+func TestPolicyOverridesTheUser(t *testing.T) {
+	dir := t.TempDir()
+	user, _ := Open(dir, nil, nil)
+	user.Allow("https://mine.example")
+	pol := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(pol, []byte(`{"allowedOrigins":["HTTPS://Corp.Example"],"blockOtherOrigins":true,"allowedModules":["/usr/lib/x.so"],"locked":true}`), 0o644)
+	p, err := LoadPolicy(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, []string{"https://flag.example"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for origin, want := range map[string]Decision{"https://corp.example": Allowed, "https://mine.example": Refused, "https://flag.example": Refused, "https://new.example": Refused} {
+		if got := s.Check(origin); got != want {
+			t.Errorf("Check(%s) = %v, want %v", origin, got, want)
+		}
+	}
+	if err := s.Remove("https://mine.example"); !errors.Is(err, ErrLocked) {
+		t.Errorf("Remove under a locked policy: %v", err)
+	}
+	if p.ModuleAllowed("/usr/lib/y.so") || !p.ModuleAllowed("/usr/lib/x.so") {
+		t.Error("module filter wrong")
+	}
+	if _, err := LoadPolicy(writeFile(t, "{broken")); err == nil {
+		t.Error("a broken policy was accepted")
+	}
+	if p, err := LoadPolicy(filepath.Join(t.TempDir(), "none.json")); err != nil || p.Locked {
+		t.Errorf("missing policy: %+v %v", p, err)
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	p := filepath.Join(t.TempDir(), "p.json")
+	os.WriteFile(p, []byte(content), 0o644)
+	return p
 }

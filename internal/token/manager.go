@@ -343,3 +343,30 @@ func (m *Manager) gone(s slot, err error) error {
 }
 
 func (s slot) serial() string { return strings.TrimSpace(s.token.SerialNumber) }
+
+// Refresh brings the modules' view of readers and cards up to date, for a
+// caller that polls: PC/SC-based modules keep C_GetSlotList current, but a
+// module with no removable slot (a software token such as SoftHSM2) only
+// sees new tokens when re-initialised, which Refresh then does.
+//
+// C_WaitForSlotEvent would avoid polling, but miekg/pkcs11 v1.1.2 drops its
+// return code, so whether a module supports it cannot be told apart from an
+// event.
+func (m *Manager) Refresh() {
+	for _, mod := range m.mods {
+		seen := mod.gen.Load()
+		ss, err := mod.slots()
+		if err != nil {
+			continue
+		}
+		removable := false
+		for _, s := range ss {
+			if s.info.Flags&pkcs11.CKF_REMOVABLE_DEVICE != 0 {
+				removable = true
+			}
+		}
+		if !removable || anyStale(ss) {
+			mod.rescan(m.log, seen)
+		}
+	}
+}

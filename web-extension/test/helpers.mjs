@@ -16,10 +16,12 @@ export async function startDemo(extraArgs = [], extraEnv = {}) {
   const home = mkdtempSync(path.join(tmpdir(), 'cardbridge-home-'));
   const dataHome = path.join(home, '.local', 'share');
   mkdirSync(dataHome, { recursive: true });
+  mkdirSync(path.join(home, 'run'), { recursive: true, mode: 0o700 });
   const pinLog = path.join(home, 'pinentry.log');
   const env = {
     ...process.env,
     HOME: home,
+    XDG_RUNTIME_DIR: path.join(home, 'run'),
     XDG_DATA_HOME: dataHome,
     XDG_CONFIG_HOME: path.join(home, '.config'),
     CB_TEST_PIN_FILE: path.join(dataHome, 'cardbridge', 'demo', 'demo-card-pin.txt'),

@@ -1,0 +1,75 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/protocol"
+)
+
+// eventsSubscribe starts cards.changed notifications for this connection
+// and answers with the readers as they are now.
+func (s *Service) eventsSubscribe(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	if err := protocol.DecodeParams(params, &struct{}{}); err != nil {
+		return nil, err
+	}
+	if c.Notifier == nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "this transport cannot carry notifications")
+	}
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[*Notifier]bool{}
+	}
+	s.subs[c.Notifier] = true
+	s.mu.Unlock()
+	return CardsList(s.Tokens), nil
+}
+
+// Unsubscribe ends the notifications of a caller whose connection closed.
+func (s *Service) Unsubscribe(c Caller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs, c.Notifier)
+}
+
+// Watch polls the readers every interval until ctx ends. On every change
+// it notifies subscribers with cards.changed and calls onChange (the
+// tray); it also calls onChange once at the start.
+func (s *Service) Watch(ctx context.Context, interval time.Duration, onChange func(protocol.CardsList)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var prev []byte
+	for {
+		s.Tokens.Refresh()
+		list := CardsList(s.Tokens)
+		cur, _ := json.Marshal(list)
+		if string(cur) != string(prev) {
+			if prev != nil {
+				s.publish(list)
+			}
+			prev = cur
+			if onChange != nil {
+				onChange(list)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) publish(list protocol.CardsList) {
+	s.mu.Lock()
+	var targets []func(any)
+	for n := range s.subs {
+		targets = append(targets, n.Send)
+	}
+	s.mu.Unlock()
+	n := protocol.Notification{JSONRPC: "2.0", Method: protocol.NotifyCardsChanged, Params: list}
+	for _, notify := range targets {
+		go notify(n)
+	}
+}

@@ -1,0 +1,106 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/cardbridge/cardbridge/internal/pin"
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/token"
+)
+
+func (s *Service) pinChange(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CardParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.ChangePIN(ctx, c, p.Card)
+}
+
+func (s *Service) pinUnblock(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
+	var p protocol.CardParams
+	if err := protocol.DecodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.UnblockPIN(ctx, c, p.Card)
+}
+
+func retryWarning(st token.PINState) string {
+	switch {
+	case st.FinalTry:
+		return "Last try: a wrong PIN now locks the card."
+	case st.CountLow:
+		return "A wrong PIN was entered before; few tries are left."
+	}
+	return ""
+}
+
+// ChangePIN asks for the current PIN and the new one (twice) in dialogs
+// and changes it on the card. The tray calls it too.
+func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error {
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return err
+	}
+	defer release()
+	r, err := s.Tokens.CardInfo(serial)
+	if err != nil {
+		return err
+	}
+	card := fmt.Sprintf("card %s (%s) in %s", groupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	st := r.Card.PIN
+	oldPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+		Title:       "cardbridge: change PIN",
+		Description: fmt.Sprintf("%s wants to change the PIN of %s.\n\nEnter the current PIN.", c.Origin, card),
+		Label:       "Current PIN:", Warning: retryWarning(st),
+	})
+	if err != nil {
+		return err
+	}
+	newPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+		Title:       "cardbridge: change PIN",
+		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, st.MinLength, st.MaxLength),
+		Label:       "New PIN:", Repeat: "Repeat:",
+	})
+	if err != nil {
+		return err
+	}
+	return s.Tokens.ChangePIN(ctx, r.Card.Serial, oldPIN, newPIN)
+}
+
+// UnblockPIN asks for the PUK (the card's security officer PIN) and a new
+// PIN, and sets the PIN with them.
+func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error {
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return err
+	}
+	defer release()
+	r, err := s.Tokens.CardInfo(serial)
+	if err != nil {
+		return err
+	}
+	card := fmt.Sprintf("card %s (%s) in %s", groupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	state := "The PIN is not locked; unblocking sets a new one anyway."
+	if r.Card.PIN.Locked {
+		state = "The PIN is locked."
+	}
+	puk, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+		Title:       "cardbridge: unblock PIN",
+		Description: fmt.Sprintf("%s wants to unblock the PIN of %s.\n%s\n\nEnter the PUK (the card's security officer PIN). Wrong PUKs lock the card for good.", c.Origin, card, state),
+		Label:       "PUK:",
+	})
+	if err != nil {
+		return err
+	}
+	newPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+		Title:       "cardbridge: unblock PIN",
+		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, r.Card.PIN.MinLength, r.Card.PIN.MaxLength),
+		Label:       "New PIN:", Repeat: "Repeat:",
+	})
+	if err != nil {
+		return err
+	}
+	return s.Tokens.UnblockPIN(ctx, r.Card.Serial, puk, newPIN)
+}
