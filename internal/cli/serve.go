@@ -39,7 +39,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", server.DefaultAddr, "loopback `ADDR` to listen on; for the default, the next 4 ports are tried when it is taken")
 	fs.Var(&c.modules, "module", "PKCS#11 module `PATH` to load (repeatable); default: the modules registered with p11-kit and well-known OpenSC and vendor paths")
 	fs.Var(&c.origins, "allow-origin", "`ORIGIN` approved in advance, e.g. https://portal.example (repeatable)")
-	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: pinentry-gnome3, pinentry-gtk-2, pinentry-qt or pinentry from PATH")
+	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: $CARDBRIDGE_PINENTRY, else pinentry-gnome3, pinentry-gtk-2, pinentry-qt or pinentry from PATH")
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
 	fs.StringVar(&c.policy, "policy", "", "machine policy `FILE`; default: "+sites.DefaultPolicyPath())
 	fs.BoolVar(&c.debug, "debug", false, "log debug messages")
@@ -107,6 +107,9 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 		return fail(err)
 	}
 	path := c.pinentry
+	if path == "" {
+		path = os.Getenv("CARDBRIDGE_PINENTRY")
+	}
 	if path == "" {
 		if path, err = pin.FindPinentry(); err != nil {
 			log.Warn("no pinentry program found; PIN dialogs will fail until one is installed (apt-get install pinentry-gnome3)")

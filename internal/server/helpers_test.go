@@ -31,6 +31,7 @@ type testDaemon struct {
 	port    int
 	pinLog  string
 	confDir string
+	svc     *rpc.Service
 }
 
 type daemonOpts struct {
@@ -66,6 +67,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	p.Timeout = o.promptTimeout
 	log := zaptest.NewLogger(t)
 	svc := &rpc.Service{Tokens: m, Prompter: p, Sites: store, Log: log, Version: "test"}
+	d.svc = svc
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +126,7 @@ type reply struct {
 	Result json.RawMessage `json:"result"`
 	Error  *protocol.Error `json:"error"`
 	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
 }
 
 func (c *client) send(method string, params any) int {
@@ -154,6 +157,9 @@ func (c *client) call(method string, params, out any) *protocol.Error {
 	c.t.Helper()
 	c.send(method, params)
 	r := c.read()
+	for r.Method != "" {
+		r = c.read() // a notification, not our answer
+	}
 	if r.Error != nil {
 		return r.Error
 	}
