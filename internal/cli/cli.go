@@ -31,11 +31,15 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"tray", "the API server with a tray icon (what plain `cardbridge` runs)", runTray},
 		{"serve", "run the API server (WebSocket on 127.0.0.1:47150) without a tray", runServe},
 		{"demo", "run the server with a demo card and a demo portal page", runDemo},
 		{"status", "print the readers, cards and keys cardbridge sees", runStatus},
 		{"import-p12", "put a .p12/.pfx bundle (key, certificate, chain) onto a card", runImportP12},
 		{"open", "hand a cardbridge:// link to cardbridge, starting it if needed", runOpen},
+		{"install", "register the cardbridge:// handler, start at login and browser hosts (--user)", runInstall},
+		{"uninstall", "remove what install registered", runUninstall},
+		{"native-host", "relay for the browser extension (browsers start it)", runNativeHost},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "cardbridge %s\n", version())
 			return nil
@@ -45,8 +49,15 @@ func commands() []command {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if isNativeHostInvocation(args) {
+		if err := runNativeHost(args, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "cardbridge native-host: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if len(args) == 0 {
-		args = []string{"serve"}
+		args = []string{"tray"}
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"flag"
 	"fmt"
 	"io"
@@ -63,6 +64,7 @@ type daemon struct {
 	ctrl   net.Listener
 	stop   context.CancelFunc
 	done   chan error
+	closed sync.Once
 	// onCards, when set before start returns, hears every change of the
 	// readers (the tray).
 	onCards func(protocol.CardsList)
@@ -166,7 +168,9 @@ func (d *daemon) wait() error {
 	return err
 }
 
-func (d *daemon) close() {
+func (d *daemon) close() { d.closed.Do(d.shutdown) }
+
+func (d *daemon) shutdown() {
 	d.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

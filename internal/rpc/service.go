@@ -45,6 +45,9 @@ type Service struct {
 	Sites    *sites.Store
 	Log      *zap.Logger
 	Version  string
+	// OnActivity, when set, hears whether any dialog or card operation
+	// that needed one is under way (the tray's busy icon).
+	OnActivity func(busy bool)
 
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
@@ -146,9 +149,16 @@ func (s *Service) gate(origin string) (release func(), err error) {
 		return nil, protocol.Errorf(protocol.CodeBusy, "a cardbridge dialog for %s is already open", origin)
 	}
 	s.prompts[origin] = true
+	if len(s.prompts) == 1 && s.OnActivity != nil {
+		go s.OnActivity(true)
+	}
 	return func() {
 		s.mu.Lock()
 		delete(s.prompts, origin)
+		idle := len(s.prompts) == 0
 		s.mu.Unlock()
+		if idle && s.OnActivity != nil {
+			go s.OnActivity(false)
+		}
 	}, nil
 }
