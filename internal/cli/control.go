@@ -82,4 +82,3 @@ func (h *controlHandler) Session(origin string, c net.Conn, r *bufio.Reader) {
 	}
 	server.ServeStream(h.ctx, c, r, h.d.svc, canon, h.d.log)
 }
-

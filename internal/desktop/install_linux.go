@@ -45,8 +45,12 @@ func nativeHostDirs(o Options) (chrome []string, firefox string) {
 	}, filepath.Join(o.Home, ".mozilla", "native-messaging-hosts")
 }
 
-// quoteExec quotes a path for a .desktop Exec line.
+// quoteExec quotes a path for a .desktop Exec line, only when it must:
+// xdg-open's generic opener reads the first word without unquoting.
 func quoteExec(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") == "" {
+		return s
+	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`)
 	return `"` + r.Replace(s) + `"`
 }
