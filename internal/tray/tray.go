@@ -82,10 +82,11 @@ func ReaderLine(r protocol.Reader) string {
 	case r.Card.PIN.FinalTry, r.Card.PIN.CountLow:
 		st = "PIN count low"
 	}
-	return fmt.Sprintf("%s: card %s, %s", r.Name, groupSerial(r.Card.Serial), st)
+	return fmt.Sprintf("%s: card %s, %s", r.Name, GroupSerial(r.Card.Serial), st)
 }
 
-func groupSerial(s string) string {
+// GroupSerial writes a card number in groups of four, as printed on cards.
+func GroupSerial(s string) string {
 	if len(s) <= 8 {
 		return s
 	}

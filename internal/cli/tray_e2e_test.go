@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/softhsm"
+	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
+	"github.com/cardbridge/cardbridge/internal/tray"
+	"github.com/godbus/dbus/v5"
+)
+
+// menuItem is a node of a com.canonical.dbusmenu layout.
+type menuItem struct {
+	id       int32
+	label    string
+	visible  bool
+	children []menuItem
+}
+
+func parseItem(v []any) menuItem {
+	it := menuItem{id: v[0].(int32), visible: true}
+	for k, p := range v[1].(map[string]dbus.Variant) {
+		switch k {
+		case "label":
+			it.label, _ = p.Value().(string)
+		case "visible":
+			it.visible, _ = p.Value().(bool)
+		}
+	}
+	for _, c := range v[2].([]dbus.Variant) {
+		it.children = append(it.children, parseItem(c.Value().([]any)))
+	}
+	return it
+}
+
+func (m menuItem) find(pred func(menuItem) bool) *menuItem {
+	if m.visible && pred(m) {
+		return &m
+	}
+	for _, c := range m.children {
+		if r := c.find(pred); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+func labelHas(s string) func(menuItem) bool {
+	return func(m menuItem) bool { return strings.Contains(m.label, s) }
+}
+
+// trayHost reads the tray the way a panel does: StatusNotifierItem on the
+// session bus, its menu through com.canonical.dbusmenu.
+type trayHost struct {
+	t    *testing.T
+	conn *dbus.Conn
+	name string
+}
+
+func (h *trayHost) layout() menuItem {
+	h.t.Helper()
+	var rev uint32
+	var root []any
+	call := h.conn.Object(h.name, "/StatusNotifierItem/menu").Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
+	if call.Err != nil {
+		h.t.Fatalf("GetLayout: %v", call.Err)
+	}
+	var l struct {
+		ID       int32
+		Props    map[string]dbus.Variant
+		Children []dbus.Variant
+	}
+	if err := call.Store(&rev, &l); err != nil {
+		h.t.Fatalf("GetLayout: %v", err)
+	}
+	root = []any{l.ID, l.Props, l.Children}
+	return parseItem(root)
+}
+
+func (h *trayHost) click(id int32) {
+	h.t.Helper()
+	call := h.conn.Object(h.name, "/StatusNotifierItem/menu").Call("com.canonical.dbusmenu.Event", 0, id, "clicked", dbus.MakeVariant(""), uint32(time.Now().Unix()))
+	if call.Err != nil {
+		h.t.Fatalf("Event: %v", call.Err)
+	}
+}
+
+// waitFor polls the menu until pred holds.
+func (h *trayHost) waitFor(what string, pred func(menuItem) bool) menuItem {
+	h.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m := h.layout(); pred(m) {
+			return m
+		}
+	}
+	h.t.Fatalf("tray never showed %s; menu: %+v", what, h.layout())
+	return menuItem{}
+}
+
+func TestTrayOverDBus(t *testing.T) {
+	if _, err := exec.LookPath("dbus-run-session"); err != nil {
+		softhsmtest.Missing(t, err) // CI must have dbus
+	}
+	e := newDesktopEnv(t)
+	cfg := filepath.Join(e.home, "cfg")
+	os.MkdirAll(cfg, 0o700)
+	os.WriteFile(filepath.Join(cfg, "sites.json"), []byte(`{"allowed":["https://allowed.example"]}`), 0o600)
+	addrFile := filepath.Join(e.home, "bus")
+	script := fmt.Sprintf(`echo "$DBUS_SESSION_BUS_ADDRESS" > %q; exec %q tray --listen 127.0.0.1:0 --module %q --config %q`, addrFile, bin, e.tok.Module, cfg)
+	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+
+	var conn *dbus.Conn
+	for deadline := time.Now().Add(10 * time.Second); conn == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			c, err := dbus.Connect(strings.TrimSpace(string(b)))
+			if err == nil {
+				conn = c
+			}
+		}
+	}
+	if conn == nil {
+		t.Fatal("no session bus")
+	}
+	defer conn.Close()
+	h := &trayHost{t: t, conn: conn}
+	for deadline := time.Now().Add(10 * time.Second); h.name == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var names []string
+		conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names)
+		for _, n := range names {
+			if strings.HasPrefix(n, "org.kde.StatusNotifierItem-") {
+				h.name = n
+			}
+		}
+	}
+	if h.name == "" {
+		t.Fatal("the tray never appeared on the bus")
+	}
+
+	h.waitFor("the card", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(e.tok.Serial)+", ready")) != nil })
+	// A card arrives, then leaves.
+	tok2, err := softhsm.Create(filepath.Dir(e.tok.Conf), "inserted", softhsmtest.PIN, softhsmtest.SOPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the new card", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(tok2.Serial))) != nil })
+	softhsm.Delete(tok2.Conf, tok2.Serial)
+	h.waitFor("the card gone", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(tok2.Serial))) == nil })
+
+	// Remove an allowed site from the menu.
+	m := h.layout()
+	site := m.find(labelHas("https://allowed.example"))
+	if site == nil || len(site.children) == 0 || site.children[0].label != "Remove" {
+		t.Fatalf("allowed site not in the menu: %+v", m)
+	}
+	for _, want := range []string{"Change PIN…", "Allowed sites", "Start at login", "Open log folder", "About cardbridge", "Quit"} {
+		if m.find(labelHas(want)) == nil {
+			t.Errorf("menu has no %q", want)
+		}
+	}
+	h.click(site.children[0].id)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(cfg, "sites.json"))
+		if !strings.Contains(string(b), "allowed.example") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("site not removed: %s", b)
+		}
+	}
+	// Quit ends the daemon.
+	h.click(m.find(labelHas("Quit")).id)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Quit did not stop cardbridge")
+	}
+}
