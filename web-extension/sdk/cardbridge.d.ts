@@ -72,6 +72,9 @@ export declare class Client {
     Promise<{ keyId: string; subject: string; notAfter: string; expired: boolean }>;
   listCertificates(card?: string): Promise<{ certificates: unknown[] }>;
   deleteKey(p: { card?: string; keyId: string }): Promise<object>;
+  changePIN(card?: string): Promise<object>;
+  unblockPIN(card?: string): Promise<object>;
+  subscribe(fn?: (p: { readers: Reader[] }) => void): Promise<{ readers: Reader[] }>;
   importPKCS12(p: { card?: string; pkcs12: Bytes; label?: string }): Promise<object>;
   sign(p: {
     card?: string; keyId: string; algorithm?: SignAlgorithm;

@@ -249,6 +249,15 @@ export class Client {
     return this.call('certificates.install', clean({ card, certificate, chain }));
   }
   listCertificates(card) { return this.call('certificates.list', card ? { card } : {}); }
+  /** Changes the PIN; cardbridge asks for the old and new PIN in its own dialogs. */
+  changePIN(card) { return this.call('pin.change', card ? { card } : {}); }
+  /** Sets a new PIN with the PUK; cardbridge asks for both in its own dialogs. */
+  unblockPIN(card) { return this.call('pin.unblock', card ? { card } : {}); }
+  /** Starts cards.changed notifications; resolves with the readers as they are now. */
+  async subscribe(fn) {
+    if (fn) this.on('cards.changed', fn);
+    return this.call('events.subscribe');
+  }
   deleteKey({ card, keyId }) { return this.call('keys.delete', clean({ card, keyId })); }
   importPKCS12({ card, pkcs12, label }) {
     return this.call('pkcs12.import', clean({ card, pkcs12: toBase64(pkcs12), label }));
