@@ -49,7 +49,11 @@ export interface ConnectOptions {
   launch?: boolean;
   launchTimeoutMs?: number;
   extension?: (options: ConnectOptions) => Promise<unknown>;
+  extensionAckMs?: number;
+  nativeHandshakeMs?: number;
 }
+
+export declare function tryExtension(options?: ConnectOptions): Promise<unknown | null>;
 
 export declare function connect(options?: ConnectOptions): Promise<Client>;
 export declare function toBase64(v: Bytes): string;

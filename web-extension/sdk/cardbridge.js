@@ -4,6 +4,11 @@
 //   const cb = await connect();
 //   const { readers } = await cb.listCards();
 //
+// Transports, in order: the cardbridge browser extension (no local network
+// permission needed, and the browser vouches for the page's origin), then
+// the WebSocket on 127.0.0.1:47150-47154, then a cardbridge://start link to
+// launch the app, retried for about 10 s.
+//
 // An ES module with no dependencies and nothing to build. The protocol is
 // described in internal/protocol/PROTOCOL.md of the cardbridge repository.
 
@@ -103,6 +108,68 @@ function openWebSocket(url, timeoutMs) {
   });
 }
 
+// Timeouts of the extension road, in the spirit of Web eID's: the content
+// script answers a ping at once when the extension is installed; the native
+// host and daemon get longer to start.
+const EXTENSION_ACK_MS = 400;
+const NATIVE_HANDSHAKE_MS = 8000;
+
+class ExtensionTransport {
+  constructor() {
+    this.kind = 'extension';
+    this.onmessage = null;
+    this.onclose = null;
+    this._listener = (event) => {
+      if (event.source !== window || event.origin !== window.location.origin) return;
+      const d = event.data;
+      if (!d || d.cardbridge !== 'extension') return;
+      if (d.type === 'message' && this.onmessage) this.onmessage(d.message);
+      else if ((d.type === 'closed' || d.type === 'error') && this.onclose) this.onclose(d);
+    };
+    window.addEventListener('message', this._listener);
+  }
+  send(msg) { window.postMessage({ cardbridge: 'page', type: 'message', message: msg }, window.location.origin); }
+  close() {
+    window.postMessage({ cardbridge: 'page', type: 'close' }, window.location.origin);
+    window.removeEventListener('message', this._listener);
+  }
+}
+
+// waitExtension posts a page message and waits for one of the extension's
+// answer types.
+function waitExtension(type, answers, timeoutMs) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { window.removeEventListener('message', on); resolve(null); }, timeoutMs);
+    function on(event) {
+      if (event.source !== window || event.origin !== window.location.origin) return;
+      const d = event.data;
+      if (!d || d.cardbridge !== 'extension' || !answers.includes(d.type)) return;
+      clearTimeout(timer);
+      window.removeEventListener('message', on);
+      resolve(d);
+    }
+    window.addEventListener('message', on);
+    window.postMessage({ cardbridge: 'page', type }, window.location.origin);
+  });
+}
+
+/** Looks for the cardbridge extension; null when it is not installed. */
+export async function tryExtension(options = {}) {
+  if (typeof window === 'undefined' || !window.postMessage) return null;
+  const pong = await waitExtension('ping', ['pong'], options.extensionAckMs || EXTENSION_ACK_MS);
+  if (!pong) return null;
+  const ready = await waitExtension('open', ['ready', 'error'], options.nativeHandshakeMs || NATIVE_HANDSHAKE_MS);
+  if (!ready || ready.type === 'error') {
+    throw new CardbridgeError(ErrorCodes.NATIVE_HOST_UNAVAILABLE, 'native_host_unavailable',
+      { reason: (ready && ready.reason) || 'The cardbridge extension is installed, but the cardbridge app did not answer. Install or update the app.' });
+  }
+  if (ready.protocol !== PROTOCOL_VERSION) {
+    throw new CardbridgeError(ErrorCodes.VERSION_MISMATCH, 'version_mismatch',
+      { reason: `The cardbridge app speaks protocol ${ready.protocol}; this page needs ${PROTOCOL_VERSION}. Update cardbridge.` });
+  }
+  return new ExtensionTransport();
+}
+
 async function localNetworkDenied() {
   // Chrome 142+ asks before public pages reach loopback. If the user said
   // no, say so, instead of reporting cardbridge as not running.
@@ -149,8 +216,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function connect(options = {}) {
   const transports = options.transports || ['extension', 'websocket'];
   let transport = null;
-  if (transports.includes('extension') && options.extension) {
-    transport = await options.extension(options);
+  if (transports.includes('extension')) {
+    transport = await (options.extension || tryExtension)(options);
   }
   if (!transport && transports.includes('websocket')) {
     transport = await tryWebSocket(options);
@@ -191,9 +258,11 @@ export class Client {
     this._pending = new Map();
     this._listeners = new Map();
     transport.onmessage = (msg) => this._receive(msg);
-    transport.onclose = () => {
+    transport.onclose = (info) => {
+      const code = info && info.code ? info.code : ErrorCodes.DISCONNECTED;
+      const reason = (info && info.reason) || 'the connection to cardbridge closed';
       for (const { reject } of this._pending.values()) {
-        reject(new CardbridgeError(ErrorCodes.DISCONNECTED, 'disconnected', { reason: 'the connection to cardbridge closed' }));
+        reject(new CardbridgeError(code, code === ErrorCodes.DISCONNECTED ? 'disconnected' : 'native_host_unavailable', { reason }));
       }
       this._pending.clear();
     };

@@ -21,6 +21,7 @@ for (const algorithm of ['RSA-2048', 'EC-P256']) {
       page.on('pageerror', (e) => pageErrors.push(e));
       await page.goto(demo.portal);
       await page.waitForSelector('#conn.pill-ok');
+      assert.match(await page.textContent('#conn'), /websocket/, 'without the extension the SDK uses the WebSocket');
       await page.waitForSelector('.serial');
       const shownSerial = (await page.textContent('.serial')).replace(/\s/g, '');
       assert.equal(shownSerial, demo.serial, 'the page shows the card number');

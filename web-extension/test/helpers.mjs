@@ -1,7 +1,7 @@
 // Shared helpers of the browser tests: they run the real cardbridge binary
 // on a SoftHSM2 demo card and drive Debian's Chromium with playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,4 +72,45 @@ export function listObjects(demo, type) {
   });
   return execFileSync('pkcs11-tool', ['--module', module, '--token-label', 'cardbridge demo', '--login', '--pin', demo.pinValue,
     '--list-objects', '--type', type], { env: { ...process.env, SOFTHSM2_CONF: demo.softhsmConf } }).toString();
+}
+
+/** Serves files on 127.0.0.1 or localhost from a map of path → [type, body]. */
+export async function staticServer(files, host = '127.0.0.1') {
+  const http = await import('node:http');
+  const srv = http.createServer((req, res) => {
+    const f = files[new URL(req.url, 'http://x').pathname];
+    if (!f) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'Content-Type': f[0] });
+    res.end(f[1]);
+  });
+  await new Promise((r) => srv.listen(0, host, r));
+  return { origin: `http://${host}:${srv.address().port}`, close: () => srv.close() };
+}
+
+export const extensionDir = path.join(root, 'web-extension', 'extension');
+export const sdkSource = () => readFileSync(path.join(root, 'web-extension', 'sdk', 'cardbridge.js'));
+
+/** Writes the native messaging host manifest into a Chromium user data dir. */
+export function nativeHostManifest(userDataDir) {
+  const dir = path.join(userDataDir, 'NativeMessagingHosts');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'app.cardbridge.json'), JSON.stringify({
+    name: 'app.cardbridge', description: 'cardbridge', path: binary, type: 'stdio',
+    allowed_origins: ['chrome-extension://lbbliobokjckpakbilehjmlondngalee/'],
+  }));
+}
+
+/** Launches Chromium with the unpacked extension and a fresh profile. */
+export async function launchWithExtension(env) {
+  const { chromium } = await import('playwright-core');
+  const userDataDir = mkdtempSync(path.join(tmpdir(), 'cardbridge-chromium-'));
+  nativeHostManifest(userDataDir);
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    env,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
+  });
 }

@@ -1,0 +1,94 @@
+// The extension road: page → content script → background → native host →
+// daemon, in real headless Chromium with the unpacked MV3 extension.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startDemo, launchWithExtension, staticServer, sdkSource } from './helpers.mjs';
+
+test('the demo wizard runs through the extension, and the daemon sees the real origin', { timeout: 120000 }, async () => {
+  const demo = await startDemo();
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    const page = await ctx.newPage();
+    await page.goto(demo.portal);
+    await page.waitForSelector('#conn.pill-ok', { timeout: 20000 });
+    assert.match(await page.textContent('#conn'), /extension/, 'the SDK chose the extension');
+    await page.waitForSelector('.serial');
+    await page.selectOption('#algorithm', 'EC-P256');
+    await page.click('#generate');
+    await page.waitForSelector('#gen-result.ok');
+    await page.fill('#email', 'alice@example.org');
+    await page.fill('#cn', 'Alice Example');
+    await page.click('#request');
+    await page.waitForSelector('#csr-result.ok');
+    await page.click('#issue');
+    await page.waitForSelector('#issue-result.ok');
+    await page.click('#install');
+    await page.waitForSelector('#install-result.ok');
+    await page.click('#sign');
+    await page.waitForSelector('#sign-result.ok');
+    // The daemon heard the page's origin from the browser, via the extension.
+    const lines = demo.logs().split('\n').filter((l) => l.includes('"msg":"request"'));
+    const viaExt = lines.filter((l) => l.includes('"via":"extension"'));
+    assert.ok(viaExt.length >= 5, demo.logs());
+    for (const l of viaExt) assert.ok(l.includes(`"origin":"${demo.portal}"`), l);
+    const prompts = readFileSync(demo.pinLog, 'utf8');
+    assert.ok(prompts.split('\n').filter(Boolean).every((p) => p.includes(demo.portal)), prompts);
+  } finally {
+    await ctx.close();
+    await demo.stop();
+  }
+});
+
+test('a site the user does not allow is refused on both roads, and cannot spoof its origin', { timeout: 120000 }, async () => {
+  const demo = await startDemo([], { CB_TEST_CONFIRM: 'no' });
+  const other = await staticServer({
+    '/': ['text/html', '<!doctype html><title>other</title><script type="module" src="/sdk.js"></script>'],
+    '/sdk.js': ['text/javascript', sdkSource()],
+  }, 'localhost');
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    const page = await ctx.newPage();
+    await page.goto(other.origin);
+    const apiPort = Number(new URL(demo.api.replace('ws://', 'http://')).port);
+    const result = await page.evaluate(async ({ apiPort, spoof }) => {
+      const sdk = await import('/sdk.js');
+      const out = {};
+      for (const transports of [['extension'], ['websocket']]) {
+        try {
+          const c = await sdk.connect({ transports, ports: [apiPort], launch: false });
+          out[transports[0] + ':transport'] = c.transport;
+          await c.listCards();
+          out[transports[0]] = 'allowed';
+        } catch (e) {
+          out[transports[0]] = e.code;
+        }
+      }
+      // Spoofing: a raw message that claims another origin.
+      out.spoof = await new Promise((resolve) => {
+        window.addEventListener('message', (ev) => {
+          if (ev.data && ev.data.cardbridge === 'extension' && ev.data.type === 'message') resolve(ev.data.message.error ? ev.data.message.error.code : 'allowed');
+        });
+        window.postMessage({ cardbridge: 'page', type: 'open', origin: spoof }, location.origin);
+        setTimeout(() => window.postMessage({ cardbridge: 'page', type: 'message', origin: spoof,
+          message: { jsonrpc: '2.0', id: 99, method: 'cards.list', origin: spoof } }, location.origin), 1500);
+        setTimeout(() => resolve('timeout'), 15000);
+      });
+      return out;
+    }, { apiPort, spoof: demo.portal });
+    assert.equal(result['extension:transport'], 'extension');
+    assert.equal(result['websocket:transport'], 'websocket');
+    assert.equal(result.extension, 1007);
+    assert.equal(result.websocket, 1007);
+    assert.equal(result.spoof, 1007, 'the claimed origin was ignored');
+    const prompts = readFileSync(demo.pinLog, 'utf8').trim().split('\n');
+    assert.ok(prompts.length >= 3);
+    for (const p of prompts) {
+      assert.ok(p.startsWith('CONFIRM ' + other.origin), p);
+    }
+  } finally {
+    await ctx.close();
+    other.close();
+    await demo.stop();
+  }
+});
