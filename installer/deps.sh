@@ -32,6 +32,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && [ ! -d web-extension/node_modules/playwright-core ]; then
+if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
   (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
 fi
