@@ -118,13 +118,16 @@ func (e *env) start() (*daemon, time.Duration, error) {
 	return nil, 0, fmt.Errorf("daemon did not accept connections")
 }
 
-func rssKB(pid int) float64 {
+func rssKB(pid int) float64 { return rssField(pid, "VmRSS:") }
+
+// rssField reads a memory figure, in KiB, from /proc/PID/status.
+func rssField(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[1], 64)
 			return v

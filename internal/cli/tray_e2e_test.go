@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/softhsm"
 	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
-	"github.com/cardbridge/cardbridge/internal/tray"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -114,6 +114,8 @@ func TestTrayOverDBus(t *testing.T) {
 	addrFile := filepath.Join(e.home, "bus")
 	script := fmt.Sprintf(`echo "$DBUS_SESSION_BUS_ADDRESS" > %q; exec %q tray --listen 127.0.0.1:0 --module %q --config %q`, addrFile, bin, e.tok.Module, cfg)
 	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -148,15 +150,15 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Fatal("the tray never appeared on the bus")
 	}
 
-	h.waitFor("the card", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(e.tok.Serial)+", ready")) != nil })
+	h.waitFor("the card", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(e.tok.Serial)+", ready")) != nil })
 	// A card arrives, then leaves.
 	tok2, err := softhsm.Create(filepath.Dir(e.tok.Conf), "inserted", softhsmtest.PIN, softhsmtest.SOPIN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("the new card", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(tok2.Serial))) != nil })
+	h.waitFor("the new card", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(tok2.Serial))) != nil })
 	softhsm.Delete(tok2.Conf, tok2.Serial)
-	h.waitFor("the card gone", func(m menuItem) bool { return m.find(labelHas(tray.GroupSerial(tok2.Serial))) == nil })
+	h.waitFor("the card gone", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(tok2.Serial))) == nil })
 
 	// Remove an allowed site from the menu.
 	m := h.layout()
@@ -183,7 +185,7 @@ func TestTrayOverDBus(t *testing.T) {
 	h.click(m.find(labelHas("Quit")).id)
 	select {
 	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Quit did not stop cardbridge")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Quit did not stop cardbridge; its log:\n%s", logs.String())
 	}
 }

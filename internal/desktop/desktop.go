@@ -81,3 +81,20 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 	}
 	return os.WriteFile(path, b, mode)
 }
+
+// writeNativeHosts writes the manifests into the browsers' folders.
+func writeNativeHosts(chromeDirs []string, firefoxDir, exe string) ([]Step, error) {
+	var steps []Step
+	for _, d := range chromeDirs {
+		p := filepath.Join(d, NativeHostName+".json")
+		if err := writeFile(p, chromeManifest(exe), 0o644); err != nil {
+			return steps, err
+		}
+		steps = append(steps, Step{"native messaging host", p})
+	}
+	p := filepath.Join(firefoxDir, NativeHostName+".json")
+	if err := writeFile(p, firefoxManifest(exe), 0o644); err != nil {
+		return steps, err
+	}
+	return append(steps, Step{"native messaging host", p}), nil
+}

@@ -68,18 +68,8 @@ func Install(o Options) ([]Step, error) {
 	}
 	steps = append(steps, Step{"start at login", where})
 	chrome, firefox := nativeHostDirs(o)
-	for _, d := range chrome {
-		p := filepath.Join(d, NativeHostName+".json")
-		if err := writeFile(p, chromeManifest(o.Exe), 0o644); err != nil {
-			return steps, err
-		}
-		steps = append(steps, Step{"native messaging host", p})
-	}
-	p := filepath.Join(firefox, NativeHostName+".json")
-	if err := writeFile(p, firefoxManifest(o.Exe), 0o644); err != nil {
-		return steps, err
-	}
-	return append(steps, Step{"native messaging host", p}), nil
+	more, err := writeNativeHosts(chrome, firefox, o.Exe)
+	return append(steps, more...), err
 }
 
 // Uninstall removes everything Install wrote.

@@ -1,5 +1,7 @@
 package protocol
 
+import "strings"
+
 // Method names. Append only.
 const (
 	MethodSystemInfo   = "system.info"
@@ -229,6 +231,22 @@ type SMIMEResult struct {
 type SignResult struct {
 	Signature  []byte   `json:"signature,omitempty"`
 	Signatures [][]byte `json:"signatures,omitempty"`
+}
+
+// GroupSerial writes a card number in groups of four, as printed on cards,
+// for dialogs and the tray.
+func GroupSerial(s string) string {
+	if len(s) <= 8 {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // MaxBatch is the largest number of digests in one sign request.

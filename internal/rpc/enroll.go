@@ -102,15 +102,11 @@ func (s *Service) certificatesInstall(ctx context.Context, c Caller, params json
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, release, err := s.claimCard(c, p.Card)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, err := s.Tokens.CardInfo(p.Card)
-	if err != nil {
-		return nil, err
-	}
 	// A certificate for no key on the card is refused before any dialog.
 	var k token.KeyInfo
 	err = s.Tokens.Do(ctx, reader.Card.Serial, nil, func(sess *token.Session) (err error) {
@@ -205,7 +201,7 @@ func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessa
 	err = s.Prompter.Confirm(ctx, pin.Prompt{
 		Title: "Delete a key from your card?",
 		Description: fmt.Sprintf("%s wants to DELETE the key %q (%s, id %s) from card %s.\n%s\n\nThis cannot be undone.",
-			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), groupSerial(reader.Card.Serial), cert),
+			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), protocol.GroupSerial(reader.Card.Serial), cert),
 		OK: "Delete", Cancel: "Keep",
 	})
 	switch {
@@ -238,15 +234,11 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 	if err := checkLabel(p.Label); err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, release, err := s.claimCard(c, p.Card)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, err := s.Tokens.CardInfo(p.Card)
-	if err != nil {
-		return nil, err
-	}
 	return ImportPKCS12(ctx, s.Tokens, s.Prompter, c.Origin, reader.Card.Serial, p.PKCS12, p.Label)
 }
 
@@ -257,7 +249,7 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 func ImportPKCS12(ctx context.Context, tokens *token.Manager, prompter pin.Prompter, origin, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
 	password, err := prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: password of a certificate file",
-		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, groupSerial(serial)),
+		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, protocol.GroupSerial(serial)),
 		Label:       "Password:",
 	})
 	if err != nil {

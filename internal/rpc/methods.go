@@ -97,15 +97,11 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 			return nil, err
 		}
 	}
-	release, err := s.gate(c.Origin)
+	reader, release, err := s.claimCard(c, p.Card)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, err := s.Tokens.CardInfo(p.Card)
-	if err != nil {
-		return nil, err
-	}
 	if !slices.Contains(reader.Card.Algorithms, alg.Name) {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "card %s cannot generate %s keys", reader.Card.Serial, alg.Name)
 	}

@@ -39,16 +39,12 @@ func retryWarning(st token.PINState) string {
 // ChangePIN asks for the current PIN and the new one (twice) in dialogs
 // and changes it on the card. The tray calls it too.
 func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error {
-	release, err := s.gate(c.Origin)
+	r, release, err := s.claimCard(c, serial)
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, err := s.Tokens.CardInfo(serial)
-	if err != nil {
-		return err
-	}
-	card := fmt.Sprintf("card %s (%s) in %s", groupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
 	st := r.Card.PIN
 	oldPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: change PIN",
@@ -72,16 +68,12 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 // UnblockPIN asks for the PUK (the card's security officer PIN) and a new
 // PIN, and sets the PIN with them.
 func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error {
-	release, err := s.gate(c.Origin)
+	r, release, err := s.claimCard(c, serial)
 	if err != nil {
 		return err
 	}
 	defer release()
-	r, err := s.Tokens.CardInfo(serial)
-	if err != nil {
-		return err
-	}
-	card := fmt.Sprintf("card %s (%s) in %s", groupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
 	state := "The PIN is not locked; unblocking sets a new one anyway."
 	if r.Card.PIN.Locked {
 		state = "The PIN is locked."

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cardbridge/cardbridge/internal/protocol"
+
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/token"
 )
@@ -25,7 +27,7 @@ func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn
 func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s wants to %s\n\n", origin, what)
-	fmt.Fprintf(&b, "Card: %s", groupSerial(info.Serial))
+	fmt.Fprintf(&b, "Card: %s", protocol.GroupSerial(info.Serial))
 	if info.Label != "" {
 		fmt.Fprintf(&b, " (%s)", info.Label)
 	}
@@ -35,7 +37,7 @@ func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	} else {
 		b.WriteString("Enter the card's PIN to allow this, or Cancel to refuse.")
 	}
-	p := pin.Prompt{Title: "cardbridge: PIN for card " + groupSerial(info.Serial), Description: b.String(), Label: "PIN:", OK: "Allow"}
+	p := pin.Prompt{Title: "cardbridge: PIN for card " + protocol.GroupSerial(info.Serial), Description: b.String(), Label: "PIN:", OK: "Allow"}
 	switch {
 	case info.PIN.FinalTry:
 		p.Warning = "Last try: a wrong PIN now locks the card."
@@ -45,17 +47,18 @@ func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	return p
 }
 
-// groupSerial writes a card number in groups of four, as printed on cards.
-func groupSerial(s string) string {
-	if len(s) <= 8 {
-		return s
+// claimCard takes the site's dialog gate (see gate) and finds the card, so
+// that a request which will ask the user something holds the gate from
+// the start. On error nothing is held.
+func (s *Service) claimCard(c Caller, card string) (token.Reader, func(), error) {
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return token.Reader{}, nil, err
 	}
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
+	r, err := s.Tokens.CardInfo(card)
+	if err != nil {
+		release()
+		return token.Reader{}, nil, err
 	}
-	return b.String()
+	return r, release, nil
 }

@@ -171,15 +171,11 @@ func (s *Service) smimeSign(ctx context.Context, c Caller, params json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, release, err := s.claimCard(c, p.Card)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, err := s.Tokens.CardInfo(p.Card)
-	if err != nil {
-		return nil, err
-	}
 	keys, cas, err := s.cardCerts(ctx, reader.Card.Serial)
 	if err != nil {
 		return nil, err
@@ -264,15 +260,11 @@ func (s *Service) smimeDecrypt(ctx context.Context, c Caller, params json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, release, err := s.claimCard(c, p.Card)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, err := s.Tokens.CardInfo(p.Card)
-	if err != nil {
-		return nil, err
-	}
 	keys, _, err := s.cardCerts(ctx, reader.Card.Serial)
 	if err != nil {
 		return nil, err

@@ -365,8 +365,22 @@ func (m *Manager) Refresh() {
 				removable = true
 			}
 		}
-		if !removable || anyStale(ss) {
+		switch {
+		case anyStale(ss):
+			mod.rescan(m.log, seen)
+		case !removable && mod.idle():
+			// Only between operations: a poll must never make a
+			// signature wait.
 			mod.rescan(m.log, seen)
 		}
 	}
+}
+
+// idle reports that no operation holds the module right now.
+func (mod *module) idle() bool {
+	if !mod.rw.TryLock() {
+		return false
+	}
+	mod.rw.Unlock()
+	return true
 }

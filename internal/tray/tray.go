@@ -6,7 +6,6 @@ package tray
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"fyne.io/systray"
@@ -82,22 +81,7 @@ func ReaderLine(r protocol.Reader) string {
 	case r.Card.PIN.FinalTry, r.Card.PIN.CountLow:
 		st = "PIN count low"
 	}
-	return fmt.Sprintf("%s: card %s, %s", r.Name, GroupSerial(r.Card.Serial), st)
-}
-
-// GroupSerial writes a card number in groups of four, as printed on cards.
-func GroupSerial(s string) string {
-	if len(s) <= 8 {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return fmt.Sprintf("%s: card %s, %s", r.Name, protocol.GroupSerial(r.Card.Serial), st)
 }
 
 const (
