@@ -230,6 +230,10 @@ export async function connect(options = {}) {
       }
     }
   }
+  if (!transport && transports.length === 1 && transports[0] === 'extension') {
+    throw new CardbridgeError(ErrorCodes.EXTENSION_UNAVAILABLE, 'extension_unavailable',
+      { reason: 'The cardbridge browser extension is not installed or not enabled in this browser.' });
+  }
   if (!transport) {
     if (await localNetworkDenied()) {
       throw new CardbridgeError(ErrorCodes.LOCAL_NETWORK_DENIED, 'local_network_denied',

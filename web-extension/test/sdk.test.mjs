@@ -70,3 +70,7 @@ test('base64 round trip of binary data', () => {
   assert.deepEqual(fromBase64(toBase64(bytes)), bytes);
   assert.equal(toBase64('already'), 'already');
 });
+
+test('asking for the extension alone, without it, says so', async () => {
+  await assert.rejects(connect({ transports: ['extension'], extension: async () => null }), (e) => e.code === ErrorCodes.EXTENSION_UNAVAILABLE);
+});
