@@ -406,10 +406,20 @@ func TestManyClientsAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := d.dial(portal)
+			ws, _, err := websocket.DefaultDialer.Dial(d.url(), http.Header{"Origin": {portal}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer ws.Close()
 			for j := 0; j < 20; j++ {
-				c.send("cards.list", nil)
-				if r := c.read(); r.Error != nil {
+				ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": j, "method": "cards.list"})
+				var r reply
+				if err := ws.ReadJSON(&r); err != nil {
+					errs <- err
+					return
+				}
+				if r.Error != nil {
 					errs <- r.Error
 					return
 				}

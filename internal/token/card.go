@@ -171,17 +171,6 @@ func (c *conn) login(ctx context.Context, cred credential) error {
 	case err == nil, isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN):
 		c.loggedIn = true
 		return nil
-	case isRV(err, pkcs11.CKR_PIN_INCORRECT):
-		// The flags after the failure say how many tries are left.
-		e := &PINIncorrectError{}
-		if ti, terr := c.p.GetTokenInfo(c.slot.id); terr == nil {
-			st := pinState(&ti)
-			e.CountLow, e.FinalTry = st.CountLow, st.FinalTry
-			if st.Locked {
-				return fmt.Errorf("log in to %s: %w: %w", c.slot.serial(), ErrPINLocked, err)
-			}
-		}
-		return fmt.Errorf("log in to %s: %w: %w", c.slot.serial(), e, err)
 	}
-	return fmt.Errorf("log in to %s: %w", c.slot.serial(), mapError(err))
+	return fmt.Errorf("log in to %s: %w", c.slot.serial(), c.pinError(err, false))
 }
