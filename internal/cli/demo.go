@@ -76,6 +76,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		portalLn.Close()
 		return err
 	}
+	d.watch(nil)
 	card, pin, err := demoCard(d, dir, extra)
 	if err != nil {
 		d.close()

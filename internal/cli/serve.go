@@ -56,18 +56,17 @@ func defaultConfigDir() string {
 
 // daemon is a running API server and what it owns.
 type daemon struct {
-	log    *zap.Logger
-	tokens *token.Manager
-	svc    *rpc.Service
-	srv    *server.Server
-	ln     net.Listener
-	ctrl   net.Listener
-	stop   context.CancelFunc
-	done   chan error
-	closed sync.Once
-	// onCards, when set before start returns, hears every change of the
-	// readers (the tray).
-	onCards func(protocol.CardsList)
+	log      *zap.Logger
+	tokens   *token.Manager
+	svc      *rpc.Service
+	srv      *server.Server
+	ln       net.Listener
+	ctrl     net.Listener
+	stop     context.CancelFunc
+	done     chan error
+	closed   sync.Once
+	watchCtx context.Context
+	pinentry string
 }
 
 // Addr is the address the API is listening on.
@@ -140,17 +139,22 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	}
 	svc := &rpc.Service{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version()}
 	ctx, stop := context.WithCancel(context.Background())
-	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2)}
+	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2), pinentry: path, watchCtx: ctx}
+	defer d.logStart()
 	go func() { d.done <- d.srv.Serve(ln) }()
 	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
-	go svc.Watch(ctx, 500*time.Millisecond, func(l protocol.CardsList) {
-		if d.onCards != nil {
-			d.onCards(l)
-		}
-	})
-	log.Info("cardbridge is listening", zap.String("addr", "ws://"+d.Addr()+"/v1"), zap.String("version", version()),
-		zap.String("pinentry", path), zap.Strings("modules", tokens.Modules()), zap.String("control", control.Path()))
 	return d, nil
+}
+
+// watch starts polling the readers; onCards (the tray) hears every change.
+// Without it, the daemon polls only while a page is subscribed.
+func (d *daemon) watch(onCards func(protocol.CardsList)) {
+	go d.svc.Watch(d.watchCtx, 500*time.Millisecond, onCards)
+}
+
+func (d *daemon) logStart() {
+	d.log.Info("cardbridge is listening", zap.String("addr", "ws://"+d.Addr()+"/v1"), zap.String("version", version()),
+		zap.String("pinentry", d.pinentry), zap.Strings("modules", d.tokens.Modules()), zap.String("control", control.Path()))
 }
 
 // wait runs until a signal or a server failure, then shuts down.
@@ -196,5 +200,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	d.watch(nil)
 	return d.wait()
 }

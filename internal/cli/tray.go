@@ -35,10 +35,10 @@ func runTray(args []string, stdout, stderr io.Writer) error {
 	}
 	tc := &trayCore{d: d, updates: make(chan tray.State, 4)}
 	d.svc.OnActivity = func(busy bool) { tc.set(func(s *tray.State) { s.Busy = busy }) }
-	d.onCards = func(l protocol.CardsList) {
+	d.watch(func(l protocol.CardsList) {
 		exp := expiring(d.tokens, l)
 		tc.set(func(s *tray.State) { s.Readers, s.Expiring = l.Readers, exp })
-	}
+	})
 	go func() {
 		// A signal or a server failure ends the tray too.
 		d.wait()

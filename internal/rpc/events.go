@@ -23,7 +23,14 @@ func (s *Service) eventsSubscribe(ctx context.Context, c Caller, params json.Raw
 	}
 	s.subs[c.Notifier] = true
 	s.mu.Unlock()
-	return CardsList(s.Tokens), nil
+	list := CardsList(s.Tokens)
+	// What this subscriber was told is where the next poll compares from,
+	// should polling have been idle until now.
+	b, _ := json.Marshal(list)
+	s.mu.Lock()
+	s.told = b
+	s.mu.Unlock()
+	return list, nil
 }
 
 // Unsubscribe ends the notifications of a caller whose connection closed.
@@ -41,6 +48,22 @@ func (s *Service) Watch(ctx context.Context, interval time.Duration, onChange fu
 	defer t.Stop()
 	var prev []byte
 	for {
+		// Polling costs CPU and, for software tokens, a re-initialisation;
+		// do it only while someone listens.
+		if onChange == nil && !s.hasSubscribers() {
+			prev = nil
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				continue
+			}
+		}
+		if prev == nil {
+			s.mu.Lock()
+			prev = s.told
+			s.mu.Unlock()
+		}
 		s.Tokens.Refresh()
 		list := CardsList(s.Tokens)
 		cur, _ := json.Marshal(list)
@@ -48,17 +71,23 @@ func (s *Service) Watch(ctx context.Context, interval time.Duration, onChange fu
 			if prev != nil {
 				s.publish(list)
 			}
-			prev = cur
 			if onChange != nil {
 				onChange(list)
 			}
 		}
+		prev = cur
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+func (s *Service) hasSubscribers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs) > 0
 }
 
 func (s *Service) publish(list protocol.CardsList) {

@@ -52,6 +52,7 @@ type Service struct {
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
 	subs    map[*Notifier]bool
+	told    []byte // the readers as last given to a new subscriber
 }
 
 type handler struct {
