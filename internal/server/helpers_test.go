@@ -25,7 +25,7 @@ import (
 const portal = "https://portal.example"
 
 type testDaemon struct {
-	t       *testing.T
+	t       testing.TB
 	tok     *softhsm.Token
 	tokens  *token.Manager
 	port    int
@@ -43,7 +43,7 @@ type daemonOpts struct {
 
 // startDaemon runs the real daemon stack in-process on a fresh SoftHSM2
 // token, with the scripted pinentry standing in for the user.
-func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
+func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 	t.Helper()
 	tok := softhsmtest.New(t, "card")
 	d := &testDaemon{t: t, tok: tok, pinLog: filepath.Join(t.TempDir(), "pinentry.log"), confDir: t.TempDir()}
@@ -116,7 +116,7 @@ func (d *testDaemon) prompts() []string {
 }
 
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 	id int
 }
