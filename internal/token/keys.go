@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -85,9 +86,26 @@ func fitsKeySize(mi pkcs11.MechanismInfo, bits int) bool {
 }
 
 // Keys lists the key pairs on the card. It needs no PIN.
+//
+// The list is kept for keysTTL: on a real card it takes many APDUs, and
+// pages poll it. Any exclusive operation on the card (a login or a write)
+// and any re-initialisation of its module drop it at once, so only another
+// application's changes can take up to keysTTL to show.
 func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
+	s, err := m.find(serial)
+	if err != nil {
+		return nil, fmt.Errorf("list keys on %s: %w", serialOrAny(serial), err)
+	}
+	key, gen := s.key(), s.mod.gen.Load()
+	m.mu.Lock()
+	e, ok := m.keysCache[key]
+	changes := m.changes[key]
+	m.mu.Unlock()
+	if ok && e.gen == gen && e.changes == changes && time.Since(e.at) < keysTTL {
+		return e.keys, nil
+	}
 	var keys []KeyInfo
-	err := m.do(ctx, serial, false, func(c *conn) error {
+	err = m.do(ctx, s.serial(), false, func(c *conn) error {
 		var err error
 		keys, err = c.keys()
 		return err
@@ -95,7 +113,22 @@ func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list keys on %s: %w", serialOrAny(serial), err)
 	}
+	m.mu.Lock()
+	m.keysCache[key] = keysEntry{at: time.Now(), gen: gen, changes: changes, keys: keys}
+	m.mu.Unlock()
 	return keys, nil
+}
+
+// keysTTL is how long a key list is reused; see Keys.
+const keysTTL = time.Second
+
+// keysEntry is a cached key list and what it was read after: the
+// module's re-initialisations and the card's exclusive operations.
+type keysEntry struct {
+	at      time.Time
+	gen     uint64
+	changes uint64
+	keys    []KeyInfo
 }
 
 // Key returns one key pair by CKA_ID, or ErrNotFound.

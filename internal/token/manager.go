@@ -36,6 +36,9 @@ type Manager struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per module path + serial
 	algs  map[string][]string    // per module path + serial: a token's mechanisms do not change
+
+	keysCache map[string]keysEntry // per module path + serial; see Keys
+	changes   map[string]uint64    // exclusive operations finished, per card
 }
 
 type module struct {
@@ -55,7 +58,7 @@ type module struct {
 
 // Open loads the modules named in opts.
 func Open(opts Options) (*Manager, error) {
-	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}, algs: map[string][]string{}}
+	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}, algs: map[string][]string{}, keysCache: map[string]keysEntry{}, changes: map[string]uint64{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -281,8 +284,11 @@ func (m *Manager) findOnce(serial string) (slot, error) {
 	return slot{}, fmt.Errorf("find card %s: serial is not unique: %w", serial, ErrAmbiguousCard)
 }
 
+// key names the card in a slot for the Manager's maps.
+func (s slot) key() string { return s.mod.path + "\x00" + s.serial() }
+
 func (m *Manager) cardLock(s slot) *sync.Mutex {
-	key := s.mod.path + "\x00" + strings.TrimSpace(s.token.SerialNumber)
+	key := s.key()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, ok := m.locks[key]
@@ -306,6 +312,14 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 		lock := m.cardLock(s)
 		lock.Lock()
 		defer lock.Unlock()
+	}
+	if exclusive {
+		// A login or a write may change what is on the card.
+		defer func() {
+			m.mu.Lock()
+			m.changes[s.key()]++
+			m.mu.Unlock()
+		}()
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)

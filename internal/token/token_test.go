@@ -359,3 +359,21 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	out.Close()
 }
+
+func TestKeyListFollowsWrites(t *testing.T) {
+	tok := softhsmtest.New(t, "cache")
+	m := open(t, Options{}, tok)
+	ctx := context.Background()
+	if keys, _ := m.Keys(ctx, tok.Serial); len(keys) != 0 {
+		t.Fatal("fresh card has keys")
+	}
+	k := genKey(t, m, tok, "EC-P256")
+	keys, err := m.Keys(ctx, tok.Serial)
+	if err != nil || len(keys) != 1 || string(keys[0].ID) != string(k.ID) {
+		t.Fatalf("after generate: %v %v", keys, err)
+	}
+	m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error { return s.DeleteKey(k.ID) })
+	if keys, _ := m.Keys(ctx, tok.Serial); len(keys) != 0 {
+		t.Fatal("deleted key still listed")
+	}
+}
