@@ -10,8 +10,6 @@ import (
 	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/rpc"
-	"github.com/cardbridge/cardbridge/internal/token"
-	"go.uber.org/zap"
 )
 
 // runImportP12 puts a .p12/.pfx bundle onto a card from the command line,
@@ -48,11 +46,7 @@ func runImportP12(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	opts := token.Options{Modules: modules, Logger: zap.NewNop()}
-	if len(modules) == 0 {
-		opts.Discovered = token.Discover()
-	}
-	m, err := token.Open(opts)
+	m, err := openTokens(modules)
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := token.Options{Modules: modules, Logger: zap.NewNop()}
-	if len(modules) == 0 {
-		opts.Discovered = token.Discover()
-	}
-	m, err := token.Open(opts)
+	m, err := openTokens(modules)
 	if err != nil {
 		return err
 	}
@@ -66,6 +62,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// openTokens loads the named modules, or the discovered ones, for a
+// command that works on cards without the daemon.
+func openTokens(modules []string) (*token.Manager, error) {
+	opts := token.Options{Modules: modules, Logger: zap.NewNop()}
+	if len(modules) == 0 {
+		opts.Discovered = token.Discover()
+	}
+	return token.Open(opts)
 }
 
 func pinSummary(p token.PINState) string {

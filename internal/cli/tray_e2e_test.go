@@ -6,9 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/control"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/softhsm"
 	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
@@ -186,6 +188,11 @@ func TestTrayOverDBus(t *testing.T) {
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
+		// Ask the Go runtime where it is stuck before giving up.
+		if r, err := control.Ping(); err == nil {
+			syscall.Kill(r.PID, syscall.SIGQUIT)
+			time.Sleep(2 * time.Second)
+		}
 		t.Fatalf("Quit did not stop cardbridge; its log:\n%s", logs.String())
 	}
 }

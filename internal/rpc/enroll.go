@@ -28,15 +28,11 @@ func (s *Service) csrCreate(ctx context.Context, c Caller, params json.RawMessag
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, k, release, err := s.claimKey(ctx, c, p.Card, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := csr.SignatureAlgorithm(req.SignatureAlgorithm, k.Public); err != nil {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "%v", err)
 	}
@@ -183,15 +179,11 @@ func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessa
 	if err := protocol.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, k, release, err := s.claimKey(ctx, c, p.Card, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
-	if err != nil {
-		return nil, err
-	}
 	cert := "It has no certificate."
 	if k.Certificate != nil {
 		if pc, err := x509.ParseCertificate(k.Certificate); err == nil {

@@ -157,15 +157,11 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, k, release, err := s.claimKey(ctx, c, p.Card, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
-	if err != nil {
-		return nil, err
-	}
 	if err := token.CheckKeyFits(k, alg); err != nil {
 		return nil, err
 	}

@@ -62,3 +62,18 @@ func (s *Service) claimCard(c Caller, card string) (token.Reader, func(), error)
 	}
 	return r, release, nil
 }
+
+// claimKey is claimCard for a request about one key: it also finds the
+// key, without a PIN, so that a missing key is reported before any dialog.
+func (s *Service) claimKey(ctx context.Context, c Caller, card, keyID string) (token.Reader, token.KeyInfo, func(), error) {
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return token.Reader{}, token.KeyInfo{}, nil, err
+	}
+	r, k, err := s.findKey(ctx, card, keyID)
+	if err != nil {
+		release()
+		return token.Reader{}, token.KeyInfo{}, nil, err
+	}
+	return r, k, release, nil
+}

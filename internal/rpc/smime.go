@@ -97,15 +97,11 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.gate(c.Origin)
+	reader, k, release, err := s.claimKey(ctx, c, p.Card, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	reader, k, err := s.findKey(ctx, p.Card, p.KeyID)
-	if err != nil {
-		return nil, err
-	}
 	if p.Algorithm == "" {
 		alg = defaultAlgorithm(k, hash)
 	}

@@ -194,14 +194,42 @@ func onReady(core Core, updates <-chan State) {
 	show(State{})
 	showSites()
 
-	clicks := make(chan int, siteSlots)
-	for i, r := range removes {
+	// systray drops a click when nobody is receiving at that instant, so
+	// every item has a goroutine that only forwards, into a buffer, and the
+	// loop below handles them in turn.
+	clicks := make(chan func(), 16)
+	forward := func(item *systray.MenuItem, action func()) {
 		go func() {
-			for range r.ClickedCh {
-				clicks <- i
+			for range item.ClickedCh {
+				clicks <- action
 			}
 		}()
 	}
+	for i, r := range removes {
+		forward(r, func() {
+			if siteNames[i] != "" {
+				core.RemoveSite(siteNames[i])
+			}
+			showSites()
+		})
+	}
+	forward(changePIN, func() {
+		if serial := firstCard(cur); serial != "" {
+			go core.ChangePIN(serial)
+		}
+	})
+	forward(autostart, func() {
+		on := !autostart.Checked()
+		if err := core.SetAutostart(on); err == nil {
+			if on {
+				autostart.Check()
+			} else {
+				autostart.Uncheck()
+			}
+		}
+	})
+	forward(logs, core.OpenLogFolder)
+	forward(quit, core.Quit)
 	go func() {
 		tick := time.NewTicker(sitesInterval)
 		defer tick.Stop()
@@ -214,29 +242,8 @@ func onReady(core Core, updates <-chan State) {
 				show(s)
 			case <-tick.C:
 				showSites()
-			case i := <-clicks:
-				if siteNames[i] != "" {
-					core.RemoveSite(siteNames[i])
-				}
-				showSites()
-			case <-changePIN.ClickedCh:
-				if serial := firstCard(cur); serial != "" {
-					go core.ChangePIN(serial)
-				}
-			case <-autostart.ClickedCh:
-				on := !autostart.Checked()
-				if err := core.SetAutostart(on); err == nil {
-					if on {
-						autostart.Check()
-					} else {
-						autostart.Uncheck()
-					}
-				}
-			case <-logs.ClickedCh:
-				core.OpenLogFolder()
-			case <-quit.ClickedCh:
-				core.Quit()
-				return
+			case action := <-clicks:
+				action()
 			}
 		}
 	}()
