@@ -15,10 +15,12 @@
 //   - Login state belongs to the token and the process, not to a session. A
 //     second C_Login gives CKR_USER_ALREADY_LOGGED_IN, which counts as success,
 //     and one C_Logout ends the login for every session of the process. So
-//     operations on one token are serialised by a mutex, and an operation
-//     that logs in always logs out before it releases the token. No login
+//     every operation that logs in or writes holds the card's mutex, and one
+//     that logs in always logs out before it releases the card. No login
 //     outlives the operation that asked for it, so no other site can ride on
-//     it.
+//     it (and a second site's wrong PIN can never pass as "already logged
+//     in"). Reads that need no login (listing keys) skip the mutex on modules
+//     that compute in parallel, and take it on every other module.
 //   - A batch of signatures runs in several sessions of the same login when
 //     the module computes in parallel. No PKCS#11 flag tells that, so it is
 //     decided by the module's manufacturer: SoftHSM2 does; smart cards, and
