@@ -231,15 +231,16 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 		return nil, err
 	}
 	defer release()
-	return ImportPKCS12(ctx, s.Tokens, s.Prompter, c.Origin, reader.Card.Serial, p.PKCS12, p.Label)
+	return s.ImportPKCS12(ctx, c, reader.Card.Serial, p.PKCS12, p.Label)
 }
 
 // ImportPKCS12 asks for the bundle's password, opens the bundle, and
 // writes its key, certificate and chain to the card after the PIN. A wrong
 // password stops before the card is touched. The import-p12 command uses
-// it too, with origin naming the command.
-func ImportPKCS12(ctx context.Context, tokens *token.Manager, prompter pin.Prompter, origin, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
-	password, err := prompter.GetPIN(ctx, pin.Prompt{
+// it too, with a caller naming the command.
+func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
+	origin := c.Origin
+	password, err := s.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: password of a certificate file",
 		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, protocol.GroupSerial(serial)),
 		Label:       "Password:",
@@ -262,8 +263,7 @@ func ImportPKCS12(ctx context.Context, tokens *token.Manager, prompter pin.Promp
 		}
 	}
 	var k token.KeyInfo
-	s := &Service{Tokens: tokens, Prompter: prompter}
-	err = s.withPIN(ctx, Caller{Origin: origin}, serial, what, func(sess *token.Session) (err error) {
+	err = s.withPIN(ctx, c, serial, what, func(sess *token.Session) (err error) {
 		k, err = sess.ImportKey(key, cert, caCerts, label)
 		return err
 	})
