@@ -11,8 +11,16 @@ import (
 func runInstall(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("install", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Bool("user", true, "install for the current user (the only mode; needs no administrator)")
+	fs.Bool("user", true, "install for the current user (needs no administrator)")
+	root := fs.String("package-root", "", "write the system-wide files of a Linux package under `DIR` instead (for packagers)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *root != "" {
+		steps, err := desktop.SystemFiles(*root, "/usr/bin/cardbridge")
+		for _, s := range steps {
+			fmt.Fprintf(stdout, "  %-22s %s\n", s.What, s.Where)
+		}
 		return err
 	}
 	steps, err := desktop.Install(desktop.Options{})

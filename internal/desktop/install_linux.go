@@ -70,7 +70,7 @@ Exec=%s open %%u
 Terminal=false
 NoDisplay=true
 MimeType=x-scheme-handler/cardbridge;
-Categories=Utility;Security;
+Categories=System;Security;
 `, quoteExec(o.Exe))
 	if err := writeFile(df, []byte(entry), 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", df, err)
