@@ -105,6 +105,16 @@ func (h *trayHost) waitFor(what string, pred func(menuItem) bool) menuItem {
 	return menuItem{}
 }
 
+func waitFile(t *testing.T, path string, exists bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(path); (err == nil) == exists {
+			return
+		}
+	}
+	t.Fatalf("%s exists = %v, want %v", path, !exists, exists)
+}
+
 func TestTrayOverDBus(t *testing.T) {
 	if _, err := exec.LookPath("dbus-run-session"); err != nil {
 		softhsmtest.Missing(t, err) // CI must have dbus
@@ -114,6 +124,10 @@ func TestTrayOverDBus(t *testing.T) {
 	os.MkdirAll(cfg, 0o700)
 	os.WriteFile(filepath.Join(cfg, "sites.json"), []byte(`{"allowed":["https://allowed.example"]}`), 0o600)
 	addrFile := filepath.Join(e.home, "bus")
+	// The daemon's pinentry reads its answers here; empty until needed.
+	queue := filepath.Join(e.home, "answers")
+	os.WriteFile(queue, nil, 0o600)
+	t.Setenv("CB_TEST_PIN_QUEUE", queue)
 	script := fmt.Sprintf(`echo "$DBUS_SESSION_BUS_ADDRESS" > %q; exec %q tray --listen 127.0.0.1:0 --module %q --config %q`, addrFile, bin, e.tok.Module, cfg)
 	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
 	var logs strings.Builder
@@ -183,6 +197,39 @@ func TestTrayOverDBus(t *testing.T) {
 			t.Fatalf("site not removed: %s", b)
 		}
 	}
+	// Start at login, from the menu: on, then off again.
+	autostart := filepath.Join(e.home, ".config", "autostart", "cardbridge.desktop")
+	toggle := m.find(labelHas("Start at login"))
+	h.click(toggle.id)
+	waitFile(t, autostart, true)
+	h.click(toggle.id)
+	waitFile(t, autostart, false)
+
+	// Change PIN…: cardbridge's dialogs, naming the tray as the asker.
+	os.WriteFile(queue, []byte("pin "+softhsmtest.PIN+"\npin 654321\n"), 0o600)
+	h.click(m.find(labelHas("Change PIN")).id)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(queue); len(b) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Change PIN dialogs never ran")
+		}
+	}
+	if log, _ := os.ReadFile(e.pinLog); !strings.Contains(string(log), "cardbridge (tray) wants to change the PIN") {
+		t.Fatalf("dialogs:\n%s", log)
+	}
+	// OpenSC's pkcs11-tool logs in with the new PIN.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command("pkcs11-tool", "--module", e.tok.Module, "--token-label", "desktop card", "--login", "--pin", "654321", "--list-objects").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new PIN refused: %v %s", err, out)
+		}
+	}
+
 	// Quit ends the daemon.
 	h.click(m.find(labelHas("Quit")).id)
 	select {
