@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/cardbridge/cardbridge/internal/protocol"
 
@@ -27,11 +28,11 @@ func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn
 func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s wants to %s\n\n", origin, what)
-	fmt.Fprintf(&b, "Card: %s", protocol.GroupSerial(info.Serial))
+	fmt.Fprintf(&b, "Card: %s", protocol.GroupSerial(oneLine(info.Serial)))
 	if info.Label != "" {
-		fmt.Fprintf(&b, " (%s)", info.Label)
+		fmt.Fprintf(&b, " (%s)", oneLine(info.Label))
 	}
-	fmt.Fprintf(&b, "\nReader: %s\n\n", info.Reader)
+	fmt.Fprintf(&b, "\nReader: %s\n\n", oneLine(info.Reader))
 	if info.PIN.PINPad {
 		b.WriteString("Press OK, then enter your PIN on the card reader's keypad.")
 	} else {
@@ -76,4 +77,15 @@ func (s *Service) claimKey(ctx context.Context, c Caller, card, keyID string) (t
 		return token.Reader{}, token.KeyInfo{}, nil, err
 	}
 	return r, k, release, nil
+}
+
+// oneLine keeps what a card or reader calls itself from adding lines to a
+// dialog, where it could pose as cardbridge's own words.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -1,0 +1,29 @@
+package rpc
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cardbridge/cardbridge/internal/token"
+)
+
+func TestPINPromptSaysWhoWhatWhere(t *testing.T) {
+	p := pinPrompt("https://portal.example", `sign 1 document with your key "k" (EC-P256).`, token.LoginInfo{
+		Reader: "ACS ACR39U\n\nhttps://bank.example wants", Serial: "1625834976919804", Label: "Alice\r\n",
+		PIN: token.PINState{CountLow: true},
+	})
+	for _, want := range []string{"https://portal.example wants to sign 1 document", "Card: 1625 8349 7691 9804 (Alice  )", "Reader: ACS ACR39U  https://bank.example wants"} {
+		if !strings.Contains(p.Description, want) {
+			t.Errorf("description lacks %q:\n%s", want, p.Description)
+		}
+	}
+	if strings.Count(p.Description, "\n") != 5 {
+		t.Errorf("a card's names added lines:\n%s", p.Description)
+	}
+	if p.Warning == "" {
+		t.Error("no warning with the PIN count low")
+	}
+	if fin := pinPrompt("o", "x", token.LoginInfo{PIN: token.PINState{FinalTry: true}}); !strings.Contains(fin.Warning, "Last try") {
+		t.Errorf("final try warning = %q", fin.Warning)
+	}
+}
