@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/cardbridge/cardbridge/internal/control"
 	"github.com/cardbridge/cardbridge/internal/token"
 	"go.uber.org/zap"
 )
@@ -27,6 +28,11 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	defer m.Close()
 	fmt.Fprintf(stdout, "cardbridge %s\n", version())
+	if r, err := control.Ping(); err == nil {
+		fmt.Fprintf(stdout, "Daemon: running (pid %d, %s), control socket %s\n", r.PID, r.Version, control.Path())
+	} else {
+		fmt.Fprintln(stdout, "Daemon: not running (start it with `cardbridge`, or let a portal open cardbridge://start)")
+	}
 	if len(m.Modules()) == 0 {
 		fmt.Fprintln(stdout, "No PKCS#11 module found. Install OpenSC (apt-get install opensc pcscd) or your card vendor's middleware.")
 		return nil
