@@ -40,6 +40,12 @@
 //     the module is re-initialised, under a lock that waits for operations in
 //     flight; callers that race for it share one re-initialisation.
 //
+//   - A scan of the slots is reused for 250 ms and a card's key list for a
+//     second: pages poll, and on a real reader each is PC/SC traffic. Both
+//     are dropped at once when a module is re-initialised or when an
+//     exclusive operation on a card ends or any operation fails. The PIN
+//     state that decides a login is always read fresh.
+//
 // Every CKR_* code is turned into a typed error in exactly one place,
 // mapError in errors.go.
 package token

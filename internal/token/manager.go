@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/pkcs11"
 	"go.uber.org/zap"
@@ -37,8 +39,10 @@ type Manager struct {
 	locks map[string]*sync.Mutex // per module path + serial
 	algs  map[string][]string    // per module path + serial: a token's mechanisms do not change
 
-	keysCache map[string]keysEntry // per module path + serial; see Keys
-	changes   map[string]uint64    // exclusive operations finished, per card
+	keysCache   map[string]keysEntry // per module path + serial; see Keys
+	changes     map[string]uint64    // exclusive operations finished, per card
+	cardChanges uint64               // the same, over all cards
+	scanCache   *scanEntry           // see scan
 }
 
 type module struct {
@@ -211,9 +215,33 @@ func (mod *module) slots() ([]slot, error) {
 	return out, nil
 }
 
+// scanTTL is how long a scan of the slots is reused. Pages poll cards.list
+// and every request looks its card up; slot and token information is PC/SC
+// traffic on a real reader.
+const scanTTL = 250 * time.Millisecond
+
+// scanEntry is a reused scan and what it was taken after.
+type scanEntry struct {
+	at      time.Time
+	gens    []uint64
+	changes uint64
+	slots   []slot
+}
+
 // scan lists the slots of every module, re-initialising a module whose
-// slots went stale when rescan is set.
+// slots went stale when rescan is set. A scan younger than scanTTL is
+// reused unless a module was re-initialised or a card was written since.
 func (m *Manager) scan(rescan bool) []slot {
+	gens := make([]uint64, len(m.mods))
+	for i, mod := range m.mods {
+		gens[i] = mod.gen.Load()
+	}
+	m.mu.Lock()
+	e, changes := m.scanCache, m.cardChanges
+	m.mu.Unlock()
+	if e != nil && e.changes == changes && time.Since(e.at) < scanTTL && slices.Equal(e.gens, gens) {
+		return e.slots
+	}
 	var all []slot
 	for _, mod := range m.mods {
 		seen := mod.gen.Load()
@@ -230,7 +258,24 @@ func (m *Manager) scan(rescan bool) []slot {
 		}
 		all = append(all, ss...)
 	}
+	for i, mod := range m.mods {
+		gens[i] = mod.gen.Load()
+	}
+	if !anyStale(all) {
+		m.mu.Lock()
+		m.scanCache = &scanEntry{at: time.Now(), gens: gens, changes: changes, slots: all}
+		m.mu.Unlock()
+	}
 	return all
+}
+
+// changed records that a card was written, logged into, or failed, so
+// that reused scans and key lists are dropped.
+func (m *Manager) changed(s slot) {
+	m.mu.Lock()
+	m.changes[s.key()]++
+	m.cardChanges++
+	m.mu.Unlock()
 }
 
 func anyStale(ss []slot) bool {
@@ -314,12 +359,9 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 		defer lock.Unlock()
 	}
 	if exclusive {
-		// A login or a write may change what is on the card.
-		defer func() {
-			m.mu.Lock()
-			m.changes[s.key()]++
-			m.mu.Unlock()
-		}()
+		// A login or a write may change what is on the card and what
+		// its token info says.
+		defer m.changed(s)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -329,6 +371,7 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 	p := s.mod.ctx
 	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
+		m.changed(s)
 		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
 	}
 	c := &conn{m: m, slot: s, p: p, sh: sh}
@@ -338,6 +381,7 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 	}
 	p.CloseSession(sh)
 	if err != nil {
+		m.changed(s) // a failure may mean the card went: look again
 		return m.gone(s, err)
 	}
 	return nil
