@@ -35,3 +35,9 @@ fi
 if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
   (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# node_modules can hold Go code (npm packages ship some); a go.mod of its own
+# keeps it out of this module's ./... for go test and go vet.
+if [ -d web-extension/node_modules ] && [ ! -f web-extension/node_modules/go.mod ]; then
+  printf 'module invalid/node_modules\n\ngo 1.22\n' > web-extension/node_modules/go.mod
+fi
