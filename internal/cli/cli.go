@@ -56,12 +56,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if len(args) == 0 {
-		args = []string{"tray"}
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		usage(stdout)
 		return 0
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		// Plain `cardbridge [flags]` is the tray with the server.
+		args = append([]string{"tray"}, args...)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -25,6 +25,10 @@ func TestVersionAndUsage(t *testing.T) {
 	if _, errOut, code := run(t, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("unknown command: %q %d", errOut, code)
 	}
+	// Flags without a command go to the tray, which checks them like serve.
+	if _, errOut, code := run(t, "--listen", "0.0.0.0:1"); code != 1 || !strings.Contains(errOut, "cardbridge tray: listen address") {
+		t.Fatalf("cardbridge --listen: %q %d", errOut, code)
+	}
 }
 
 func TestServeRefusesNonLoopback(t *testing.T) {

@@ -83,19 +83,22 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return nil, err
 	}
+	// The address is checked (and bound) first, so that a bad flag is
+	// reported as such even while another daemon runs.
+	ln, err := server.Listen(c.listen)
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := control.Listen()
 	if errors.Is(err, control.ErrRunning) {
+		ln.Close()
 		if r, perr := control.Ping(); perr == nil {
 			return nil, fmt.Errorf("%w (pid %d); stop it first, or open cardbridge://start to use it", err, r.PID)
 		}
 		return nil, err
 	}
 	if err != nil {
-		return nil, err
-	}
-	ln, err := server.Listen(c.listen)
-	if err != nil {
-		ctrl.Close()
+		ln.Close()
 		return nil, err
 	}
 	fail := func(err error) (*daemon, error) {
