@@ -13,7 +13,7 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$what" = demo ]; then
   pkgs+=(pinentry-gnome3)
 fi
 if [ "$what" = test ]; then
-  pkgs+=(chromium xvfb dbus-x11 dbus-daemon xdg-utils desktop-file-utils libnss3-tools procps gcc-mingw-w64-x86-64 wixl msitools)
+  pkgs+=(chromium xvfb dbus-x11 dbus-daemon xdg-utils desktop-file-utils libnss3-tools procps gcc-mingw-w64-x86-64 wixl msitools tmux)
 fi
 
 missing=()

@@ -202,8 +202,8 @@ func (p *process) Start(name string, args []string) error {
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}
-	// Killing only the program would leave its children holding the pipe
-	// open, and a read blocked on it; so kill them all and close the pipe.
+	// Killing the program may leave a child of its holding the pipe open,
+	// and a read blocked on it; so close the pipe as well.
 	p.stop = context.AfterFunc(p.ctx, func() {
 		killProcessGroup(p.cmd)
 		out.Close()

@@ -7,10 +7,13 @@ import (
 	"syscall"
 )
 
-func ownProcessGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+// ownProcessGroup leaves pinentry in cardbridge's process group: a terminal
+// pinentry (pinentry-curses) must be in the terminal's foreground group to
+// read keys, or the kernel stops it.
+func ownProcessGroup(*exec.Cmd) {}
 
 func killProcessGroup(cmd *exec.Cmd) {
 	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Process.Signal(syscall.SIGKILL)
 	}
 }
