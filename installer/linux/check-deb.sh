@@ -3,7 +3,7 @@
 # files, the desktop entries, and that the binary inside runs.
 set -euo pipefail
 deb=$1
-dpkg-deb --info "$deb" | grep -q "Package: cardbridge"
+dpkg-deb --info "$deb" | grep "Package: cardbridge" >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -x "$deb" "$tmp"
@@ -17,5 +17,5 @@ grep -q '"path": "/usr/bin/cardbridge"' "$tmp/etc/chromium/native-messaging-host
 grep -q 'chrome-extension://lbbliobokjckpakbilehjmlondngalee/' "$tmp/etc/opt/chrome/native-messaging-hosts/app.cardbridge.json"
 grep -q 'cardbridge@cardbridge.app' "$tmp/usr/lib/mozilla/native-messaging-hosts/app.cardbridge.json"
 grep -q '^MimeType=x-scheme-handler/cardbridge;' "$tmp/usr/share/applications/cardbridge.desktop"
-"$tmp/usr/bin/cardbridge" version | grep -q '^cardbridge '
+"$tmp/usr/bin/cardbridge" version | grep '^cardbridge ' >/dev/null
 echo "check-deb: $(basename "$deb") is good"

@@ -3,7 +3,7 @@
 # per-user registry entries of install_windows.go are there.
 set -euo pipefail
 msi=$1
-msiinfo suminfo "$msi" | grep -q "cardbridge"
+msiinfo suminfo "$msi" | grep "cardbridge" >/dev/null
 files=$(msiinfo export "$msi" File)
 for f in cardbridge.exe app.cardbridge.chrome.json app.cardbridge.firefox.json; do
   grep -q "$f" <<<"$files" || { echo "check-msi: $f missing" >&2; exit 1; }
@@ -16,5 +16,5 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 msiextract -C "$tmp" "$msi" >/dev/null
-find "$tmp" -name cardbridge.exe | grep -q . || { echo "check-msi: cannot extract cardbridge.exe" >&2; exit 1; }
+find "$tmp" -name cardbridge.exe | grep . >/dev/null || { echo "check-msi: cannot extract cardbridge.exe" >&2; exit 1; }
 echo "check-msi: $(basename "$msi") is good"
