@@ -67,11 +67,18 @@ type trayHost struct {
 
 func (h *trayHost) layout() menuItem {
 	h.t.Helper()
+	m, err := h.tryLayout()
+	if err != nil {
+		h.t.Fatalf("GetLayout: %v", err)
+	}
+	return m
+}
+
+func (h *trayHost) tryLayout() (menuItem, error) {
 	var rev uint32
-	var root []any
 	call := h.conn.Object(h.name, "/StatusNotifierItem/menu").Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
 	if call.Err != nil {
-		h.t.Fatalf("GetLayout: %v", call.Err)
+		return menuItem{}, call.Err
 	}
 	var l struct {
 		ID       int32
@@ -79,10 +86,9 @@ func (h *trayHost) layout() menuItem {
 		Children []dbus.Variant
 	}
 	if err := call.Store(&rev, &l); err != nil {
-		h.t.Fatalf("GetLayout: %v", err)
+		return menuItem{}, err
 	}
-	root = []any{l.ID, l.Props, l.Children}
-	return parseItem(root)
+	return parseItem([]any{l.ID, l.Props, l.Children}), nil
 }
 
 func (h *trayHost) click(id int32) {
@@ -97,7 +103,8 @@ func (h *trayHost) click(id int32) {
 func (h *trayHost) waitFor(what string, pred func(menuItem) bool) menuItem {
 	h.t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if m := h.layout(); pred(m) {
+		// Early on the menu may not be exported yet: keep asking.
+		if m, err := h.tryLayout(); err == nil && pred(m) {
 			return m
 		}
 	}
