@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { startDemo, launchBrowser, listObjects } from './helpers.mjs';
+import { startDemo, launchBrowser, listObjects, runWizard } from './helpers.mjs';
 
 for (const algorithm of ['RSA-2048', 'EC-P256']) {
   test(`demo wizard enrolls an ${algorithm} key on the card`, { timeout: 120000 }, async () => {
@@ -26,22 +26,7 @@ for (const algorithm of ['RSA-2048', 'EC-P256']) {
       const shownSerial = (await page.textContent('.serial')).replace(/\s/g, '');
       assert.equal(shownSerial, demo.serial, 'the page shows the card number');
 
-      await page.selectOption('#algorithm', algorithm);
-      await page.click('#generate');
-      await page.waitForSelector('#gen-result.ok');
-      await page.fill('#email', 'alice@example.org');
-      await page.fill('#cn', 'Alice Example');
-      await page.fill('#org', 'Example Ltd.');
-      await page.fill('#locality', 'Kraków');
-      await page.fill('#country', 'PL');
-      await page.click('#request');
-      await page.waitForSelector('#csr-result.ok');
-      await page.click('#issue');
-      await page.waitForSelector('#issue-result.ok');
-      await page.click('#install');
-      await page.waitForSelector('#install-result.ok');
-      await page.click('#sign');
-      await page.waitForSelector('#sign-result.ok');
+      await runWizard(page, algorithm);
       assert.match(await page.textContent('#sign-result'), /verified your signature/);
       assert.equal(await page.isHidden('#error'), true);
       await page.screenshot({ path: path.join(demo.home, `demo-${algorithm}.png`), fullPage: true });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startDemo, launchWithExtension, staticServer, sdkSource } from './helpers.mjs';
+import { startDemo, launchWithExtension, staticServer, sdkSource, runWizard } from './helpers.mjs';
 
 test('the demo wizard runs through the extension, and the daemon sees the real origin', { timeout: 120000 }, async () => {
   const demo = await startDemo();
@@ -14,19 +14,7 @@ test('the demo wizard runs through the extension, and the daemon sees the real o
     await page.waitForSelector('#conn.pill-ok', { timeout: 20000 });
     assert.match(await page.textContent('#conn'), /extension/, 'the SDK chose the extension');
     await page.waitForSelector('.serial');
-    await page.selectOption('#algorithm', 'EC-P256');
-    await page.click('#generate');
-    await page.waitForSelector('#gen-result.ok');
-    await page.fill('#email', 'alice@example.org');
-    await page.fill('#cn', 'Alice Example');
-    await page.click('#request');
-    await page.waitForSelector('#csr-result.ok');
-    await page.click('#issue');
-    await page.waitForSelector('#issue-result.ok');
-    await page.click('#install');
-    await page.waitForSelector('#install-result.ok');
-    await page.click('#sign');
-    await page.waitForSelector('#sign-result.ok');
+    await runWizard(page, 'EC-P256');
     // The daemon heard the page's origin from the browser, via the extension.
     const lines = demo.logs().split('\n').filter((l) => l.includes('"msg":"request"'));
     const viaExt = lines.filter((l) => l.includes('"via":"extension"'));

@@ -114,3 +114,19 @@ export async function launchWithExtension(env) {
       `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
   });
 }
+
+/** Walks the demo portal's activation wizard, from key pair to test signature. */
+export async function runWizard(page, algorithm) {
+  await page.selectOption('#algorithm', algorithm);
+  await page.click('#generate');
+  await page.waitForSelector('#gen-result.ok');
+  await page.fill('#email', 'alice@example.org');
+  await page.fill('#cn', 'Alice Example');
+  await page.fill('#org', 'Example Ltd.');
+  await page.fill('#locality', 'Kraków');
+  await page.fill('#country', 'PL');
+  for (const [button, result] of [['#request', '#csr-result'], ['#issue', '#issue-result'], ['#install', '#install-result'], ['#sign', '#sign-result']]) {
+    await page.click(button);
+    await page.waitForSelector(result + '.ok');
+  }
+}
