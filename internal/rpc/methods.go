@@ -180,10 +180,16 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
+	return signResult(sigs, batch), nil
+}
+
+// signResult answers a batch with signatures, anything else with one
+// signature.
+func signResult(sigs [][]byte, batch bool) protocol.SignResult {
 	if batch {
-		return protocol.SignResult{Signatures: sigs}, nil
+		return protocol.SignResult{Signatures: sigs}
 	}
-	return protocol.SignResult{Signature: sigs[0]}, nil
+	return protocol.SignResult{Signature: sigs[0]}
 }
 
 // signInputs checks the three ways of giving what to sign and returns the

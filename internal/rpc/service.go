@@ -106,7 +106,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 		code = perr.Code
 	}
 	// The audit line names who asked for what, never params or results.
-	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", req.Method),
+	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", truncate(req.Method, 64)),
 		zap.Int("code", code), zap.Duration("took", time.Since(start)))
 	if req.IsNotification() {
 		return nil

@@ -143,10 +143,7 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 	if err != nil {
 		return nil, err
 	}
-	if batch {
-		return protocol.SignResult{Signatures: sigs}, nil
-	}
-	return protocol.SignResult{Signature: sigs[0]}, nil
+	return signResult(sigs, batch), nil
 }
 
 func defaultAlgorithm(k token.KeyInfo, h crypto.Hash) token.SignAlgorithm {
