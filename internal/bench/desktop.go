@@ -71,7 +71,7 @@ func (e *env) linkToAnswer() (time.Duration, error) {
 
 // trayIdleRSS runs the tray under a private D-Bus session and reads its
 // memory once it has settled.
-func (e *env) trayIdleRSS() (float64, error) {
+func (e *env) trayIdleRSS(bin string) (float64, error) {
 	if _, err := exec.LookPath("dbus-run-session"); err != nil {
 		return 0, err
 	}
@@ -80,7 +80,7 @@ func (e *env) trayIdleRSS() (float64, error) {
 		return 0, err
 	}
 	defer restore()
-	cmd := exec.Command("dbus-run-session", "--", e.cfg.Binary, "tray", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()),
+	cmd := exec.Command("dbus-run-session", "--", bin, "tray", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()),
 		"--module", e.module, "--pinentry", e.cfg.Pinentry, "--config", filepath.Join(e.dir, "config"))
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf)
 	if err := cmd.Start(); err != nil {
