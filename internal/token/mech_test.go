@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -80,6 +81,39 @@ func TestECDSADER(t *testing.T) {
 	der, _ := ecdsaDER(raw)
 	if !ecdsa.VerifyASN1(&k.PublicKey, d, der) {
 		t.Error("converted signature does not verify")
+	}
+}
+
+// TestECDSADERMatchesEncodingASN1 checks the hand-written encoder byte for
+// byte against encoding/asn1 for every curve size, including values with
+// leading zero bytes, zero, and the top bit set.
+func TestECDSADERMatchesEncodingASN1(t *testing.T) {
+	for _, n := range []int{1, 32, 48, 66} {
+		for i := 0; i < 2000; i++ {
+			raw := make([]byte, 2*n)
+			rand.Read(raw)
+			switch i % 5 {
+			case 1:
+				clear(raw[:min(n, 3)]) // r with leading zero bytes
+			case 2:
+				clear(raw[n:]) // s = 0
+			case 3:
+				raw[0], raw[n] = 0x80, 0xff // top bits set
+			case 4:
+				raw[0], raw[n] = 0, 0x7f
+			}
+			got, err := ecdsaDER(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:n]), new(big.Int).SetBytes(raw[n:])})
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%x: got %x, want %x", raw, got, want)
+			}
+		}
+	}
+	if _, err := ecdsaDER(make([]byte, 2*67)); err == nil {
+		t.Error("a 134-byte signature was accepted")
 	}
 }
 
