@@ -19,6 +19,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
 	"github.com/cardbridge/cardbridge/internal/token"
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -39,6 +40,8 @@ type daemonOpts struct {
 	loginFault    func(string) uint
 	promptTimeout time.Duration
 	modules       []string
+	quiet         bool     // no log: benchmarks
+	origins       []string // allowed besides portal
 }
 
 // startDaemon runs the real daemon stack in-process on a fresh SoftHSM2
@@ -55,7 +58,7 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 		t.Fatal(err)
 	}
 	d.tokens = m
-	store, err := sites.Open(d.confDir, []string{portal}, o.policy)
+	store, err := sites.Open(d.confDir, append([]string{portal}, o.origins...), o.policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +69,9 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 	p := pin.NewPinentry(script)
 	p.Timeout = o.promptTimeout
 	log := zaptest.NewLogger(t)
+	if o.quiet {
+		log = zap.NewNop()
+	}
 	svc := &rpc.Service{Tokens: m, Prompter: p, Sites: store, Log: log, Version: "test"}
 	d.svc = svc
 	ln, err := Listen("127.0.0.1:0")

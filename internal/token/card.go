@@ -109,6 +109,7 @@ type conn struct {
 	p        *pkcs11.Ctx
 	sh       pkcs11.SessionHandle
 	loggedIn bool
+	wrote    bool // token objects were (or may have been) created or destroyed
 }
 
 // credential is what askPIN collected before the card is taken.

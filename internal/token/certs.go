@@ -112,6 +112,7 @@ type writer struct {
 }
 
 func (w *writer) create(tmpl []*pkcs11.Attribute) error {
+	w.c.wrote = true
 	h, err := w.c.p.CreateObject(w.c.sh, tmpl)
 	if err != nil {
 		return mapError(err)
@@ -180,6 +181,7 @@ func (s *Session) DeleteKey(id []byte) error {
 		return fmt.Errorf("key %x on %s: %w", id, s.c.slot.serial(), ErrNotFound)
 	}
 	var errs []error
+	s.c.wrote = true
 	for _, h := range all {
 		if err := s.c.p.DestroyObject(s.c.sh, h); err != nil {
 			errs = append(errs, mapError(err))

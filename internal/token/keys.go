@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -97,14 +98,29 @@ func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
 		return nil, fmt.Errorf("list keys on %s: %w", serialOrAny(serial), err)
 	}
 	key, gen := s.key(), s.mod.gen.Load()
-	m.mu.Lock()
-	e, ok := m.keysCache[key]
-	changes := m.changes[key]
-	m.mu.Unlock()
-	if ok && e.gen == gen && e.changes == changes && time.Since(e.at) < keysTTL {
-		return e.keys, nil
+	fresh := func() ([]KeyInfo, uint64, bool) {
+		m.mu.Lock()
+		e, ok := m.keysCache[key]
+		changes := m.changes[key]
+		m.mu.Unlock()
+		return e.keys, changes, ok && e.gen == gen && e.changes == changes && time.Since(e.at) < keysTTL
 	}
-	var keys []KeyInfo
+	if keys, _, ok := fresh(); ok {
+		return keys, nil
+	}
+	m.mu.Lock()
+	flight, ok := m.keysFlight[key]
+	if !ok {
+		flight = &sync.Mutex{}
+		m.keysFlight[key] = flight
+	}
+	m.mu.Unlock()
+	flight.Lock()
+	defer flight.Unlock()
+	keys, changes, ok := fresh()
+	if ok {
+		return keys, nil // another reader just read them
+	}
 	err = m.do(ctx, s.serial(), false, func(c *conn) error {
 		var err error
 		keys, err = c.keys()
@@ -363,6 +379,7 @@ func (c *conn) generate(alg KeyAlgorithm, label string) (KeyInfo, error) {
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
 	}
+	c.wrote = true
 	hpub, hpriv, err := c.p.GenerateKeyPair(c.sh, []*pkcs11.Mechanism{mech}, pub, priv)
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("generate %s key: %w", alg.Name, mapError(err))

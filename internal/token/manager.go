@@ -40,9 +40,15 @@ type Manager struct {
 	algs  map[string][]string    // per module path + serial: a token's mechanisms do not change
 
 	keysCache   map[string]keysEntry // per module path + serial; see Keys
-	changes     map[string]uint64    // exclusive operations finished, per card
-	cardChanges uint64               // the same, over all cards
+	changes     map[string]uint64    // writes (or failures) finished, per card
+	cardChanges uint64               // exclusive operations finished, over all cards
 	scanCache   *scanEntry           // see scan
+
+	// One reader refreshes a dropped scan or key list while the others
+	// wait for its result: after every write, pages that poll would
+	// otherwise all read the card at once.
+	scanFlight sync.Mutex
+	keysFlight map[string]*sync.Mutex // per module path + serial
 }
 
 type module struct {
@@ -62,7 +68,7 @@ type module struct {
 
 // Open loads the modules named in opts.
 func Open(opts Options) (*Manager, error) {
-	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}, algs: map[string][]string{}, keysCache: map[string]keysEntry{}, changes: map[string]uint64{}}
+	m := &Manager{log: opts.Logger, loginFault: opts.LoginFault, locks: map[string]*sync.Mutex{}, algs: map[string][]string{}, keysCache: map[string]keysEntry{}, changes: map[string]uint64{}, keysFlight: map[string]*sync.Mutex{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -236,11 +242,23 @@ func (m *Manager) scan(rescan bool) []slot {
 	for i, mod := range m.mods {
 		gens[i] = mod.gen.Load()
 	}
-	m.mu.Lock()
-	e, changes := m.scanCache, m.cardChanges
-	m.mu.Unlock()
-	if e != nil && e.changes == changes && time.Since(e.at) < scanTTL && slices.Equal(e.gens, gens) {
-		return e.slots
+	fresh := func() ([]slot, uint64, bool) {
+		m.mu.Lock()
+		e, changes := m.scanCache, m.cardChanges
+		m.mu.Unlock()
+		if e != nil && e.changes == changes && time.Since(e.at) < scanTTL && slices.Equal(e.gens, gens) {
+			return e.slots, changes, true
+		}
+		return nil, changes, false
+	}
+	if ss, _, ok := fresh(); ok {
+		return ss
+	}
+	m.scanFlight.Lock()
+	defer m.scanFlight.Unlock()
+	ss, changes, ok := fresh()
+	if ok {
+		return ss // another reader just scanned
 	}
 	var all []slot
 	for _, mod := range m.mods {
@@ -269,11 +287,16 @@ func (m *Manager) scan(rescan bool) []slot {
 	return all
 }
 
-// changed records that a card was written, logged into, or failed, so
-// that reused scans and key lists are dropped.
-func (m *Manager) changed(s slot) {
+// changed records that an exclusive operation on a card finished, so that
+// a reused scan (token info: PIN counters, flags) is dropped. objects says
+// that the card's objects may have changed too (a write, or a failure,
+// which may mean the card went), which also drops its key list; a login
+// and a signature leave the objects as they were.
+func (m *Manager) changed(s slot, objects bool) {
 	m.mu.Lock()
-	m.changes[s.key()]++
+	if objects {
+		m.changes[s.key()]++
+	}
 	m.cardChanges++
 	m.mu.Unlock()
 }
@@ -358,10 +381,11 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 		lock.Lock()
 		defer lock.Unlock()
 	}
+	var c *conn
 	if exclusive {
 		// A login or a write may change what is on the card and what
 		// its token info says.
-		defer m.changed(s)
+		defer func() { m.changed(s, c == nil || c.wrote) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
@@ -371,17 +395,17 @@ func (m *Manager) do(ctx context.Context, serial string, exclusive bool, fn func
 	p := s.mod.ctx
 	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
-		m.changed(s)
+		m.changed(s, true)
 		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
 	}
-	c := &conn{m: m, slot: s, p: p, sh: sh}
+	c = &conn{m: m, slot: s, p: p, sh: sh}
 	err = fn(c)
 	if c.loggedIn {
 		p.Logout(sh)
 	}
 	p.CloseSession(sh)
 	if err != nil {
-		m.changed(s) // a failure may mean the card went: look again
+		m.changed(s, true) // a failure may mean the card went: look again
 		return m.gone(s, err)
 	}
 	return nil

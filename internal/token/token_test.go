@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/cardbridge/cardbridge/internal/softhsm"
@@ -375,5 +376,50 @@ func TestKeyListFollowsWrites(t *testing.T) {
 	m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error { return s.DeleteKey(k.ID) })
 	if keys, _ := m.Keys(ctx, tok.Serial); len(keys) != 0 {
 		t.Fatal("deleted key still listed")
+	}
+}
+
+// TestSignKeepsKeyList checks that a login and a signature leave the
+// reused key list in place (they change no object) while the token info
+// is read again, and that many pages reading at once after a write see
+// the new list.
+func TestSignKeepsKeyList(t *testing.T) {
+	tok := softhsmtest.New(t, "cache")
+	m := open(t, Options{}, tok)
+	ctx := context.Background()
+	k := genKey(t, m, tok, "EC-P256")
+	before, err := m.Keys(ctx, tok.Serial)
+	if err != nil || len(before) != 1 {
+		t.Fatalf("keys: %v %v", before, err)
+	}
+	alg, _ := ParseSignAlgorithm("ECDSA-SHA256")
+	digest := make([]byte, 32)
+	if err := m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error {
+		_, err := s.Sign(k, alg, [][]byte{digest})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Keys(ctx, tok.Serial)
+	if err != nil || len(after) != 1 || &after[0] != &before[0] {
+		t.Fatal("a signature dropped the key list")
+	}
+	// A write drops it; 32 readers at once all see the new key.
+	k2 := genKey(t, m, tok, "EC-P256")
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			keys, err := m.Keys(ctx, tok.Serial)
+			if err != nil || len(keys) != 2 {
+				t.Errorf("after a write: %d keys, %v", len(keys), err)
+			}
+			if rs := m.Readers(); len(rs) != 1 || rs[0].Card == nil {
+				t.Errorf("readers: %+v", rs)
+			}
+		})
+	}
+	wg.Wait()
+	if keys, _ := m.Keys(ctx, tok.Serial); string(keys[1].ID) != string(k2.ID) && string(keys[0].ID) != string(k2.ID) {
+		t.Error("the new key is not listed")
 	}
 }
