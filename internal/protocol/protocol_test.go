@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +43,36 @@ func TestDecodeParamsRefusesSecrets(t *testing.T) {
 	}
 	if err := DecodeParams(json.RawMessage(`{"keyId":"01","extra":1}`), &p); err == nil {
 		t.Fatal("unknown field accepted")
+	}
+	// A secret beside a field of the wrong type still gets the secret's
+	// message, whichever comes first.
+	for _, params := range []string{`{"digest":5,"pin":"1234"}`, `{"pin":"1234","digest":5}`} {
+		if err := DecodeParams(json.RawMessage(params), &p); err == nil || !strings.Contains(err.Data.Reason, "never sent over the wire") {
+			t.Errorf("%s: %v", params, err)
+		}
+	}
+}
+
+// TestParamsHaveNoSecretFields holds up DecodeParams' shortcut: it looks
+// for secret names only when decoding fails, which is right only while no
+// params type can take such a field (encoding/json matches names without
+// regard to case).
+func TestParamsHaveNoSecretFields(t *testing.T) {
+	for _, v := range []any{CardParams{}, KeysGenerateParams{}, CSRCreateParams{}, CertificatesInstallParams{},
+		KeysDeleteParams{}, PKCS12ImportParams{}, SignParams{}, SMIMEParams{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name := strings.Split(f.Tag.Get("json"), ",")[0]
+			if name == "" {
+				name = f.Name
+			}
+			for _, s := range secretFields {
+				if strings.EqualFold(name, s) {
+					t.Errorf("%s.%s takes %q, a secret's name", typ.Name(), f.Name, name)
+				}
+			}
+		}
 	}
 }
 
