@@ -69,9 +69,10 @@ func (e *env) linkToAnswer() (time.Duration, error) {
 	return 0, os.ErrDeadlineExceeded
 }
 
-// trayIdleRSS runs the tray under a private D-Bus session and reads its
-// memory once it has settled.
-func (e *env) trayIdleRSS(bin string) (float64, error) {
+// trayIdleRSS runs the tray under a private D-Bus session, polling its
+// card as it does all day, and returns the highest RSS seen over window:
+// right after start is the lowest it will ever be.
+func (e *env) trayIdleRSS(bin string, window time.Duration) (float64, error) {
 	if _, err := exec.LookPath("dbus-run-session"); err != nil {
 		return 0, err
 	}
@@ -96,6 +97,9 @@ func (e *env) trayIdleRSS(bin string) (float64, error) {
 	if pid == 0 {
 		return 0, os.ErrDeadlineExceeded
 	}
-	time.Sleep(2 * time.Second)
-	return rssKB(pid), nil
+	var peak float64
+	for t0 := time.Now(); time.Since(t0) < window; time.Sleep(time.Second) {
+		peak = max(peak, rssKB(pid))
+	}
+	return peak, nil
 }

@@ -146,6 +146,8 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	defer d.logStart()
 	go func() { d.done <- d.srv.Serve(ln) }()
 	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
+	// Idle: under 256 KiB allocated in 30 s; trim once 512 KiB piled up.
+	go trimWhenIdle(ctx, 30*time.Second, 256<<10, 512<<10)
 	return d, nil
 }
 

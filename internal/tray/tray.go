@@ -99,37 +99,75 @@ func Run(core Core, updates <-chan State) {
 // Stop removes the tray icon and makes Run return.
 func Stop() { systray.Quit() }
 
+// entry is a menu item that remembers what it shows, so that only changes
+// reach the panel: every systray call is a D-Bus signal that makes the
+// panel redraw, and the daemon refreshes the menu every few seconds.
+type entry struct {
+	m       *systray.MenuItem
+	title   string
+	shown   bool
+	enabled bool
+}
+
+// newEntry wraps an item that starts hidden and disabled with no title.
+func newEntry(m *systray.MenuItem) *entry {
+	m.Disable()
+	m.Hide()
+	return &entry{m: m}
+}
+
+func (e *entry) set(title string, shown, enabled bool) {
+	if title != e.title {
+		e.title = title
+		e.m.SetTitle(title)
+	}
+	if enabled != e.enabled {
+		e.enabled = enabled
+		if enabled {
+			e.m.Enable()
+		} else {
+			e.m.Disable()
+		}
+	}
+	if shown != e.shown {
+		e.shown = shown
+		if shown {
+			e.m.Show()
+		} else {
+			e.m.Hide()
+		}
+	}
+}
+
 func onReady(core Core, updates <-chan State) {
 	systray.SetIcon(iconNoCard)
 	systray.SetTitle("cardbridge")
-	systray.SetTooltip("cardbridge: no card")
+	systray.SetTooltip("cardbridge: " + StateNoCard)
+	icon := StateNoCard
 
-	readers := make([]*systray.MenuItem, readerSlots)
+	readers := make([]*entry, readerSlots)
 	for i := range readers {
-		readers[i] = systray.AddMenuItem("", "")
-		readers[i].Disable()
-		readers[i].Hide()
+		readers[i] = newEntry(systray.AddMenuItem("", ""))
 	}
-	expiry := make([]*systray.MenuItem, expirySlots)
+	expiry := make([]*entry, expirySlots)
 	for i := range expiry {
-		expiry[i] = systray.AddMenuItem("", "")
-		expiry[i].Disable()
-		expiry[i].Hide()
+		expiry[i] = newEntry(systray.AddMenuItem("", ""))
 	}
 	systray.AddSeparator()
-	changePIN := systray.AddMenuItem("Change PIN…", "Change the PIN of the card")
-	changePIN.Disable()
+	changePIN := &entry{m: systray.AddMenuItem("Change PIN…", "Change the PIN of the card"), title: "Change PIN…", shown: true, enabled: true}
+	changePIN.set(changePIN.title, true, false)
 	sitesMenu := systray.AddMenuItem("Allowed sites", "Sites you allowed to use cardbridge")
-	siteItems := make([]*systray.MenuItem, siteSlots)
-	removes := make([]*systray.MenuItem, siteSlots)
+	siteItems := make([]*entry, siteSlots)
+	removes := make([]*entry, siteSlots)
 	siteNames := make([]string, siteSlots)
 	for i := range siteItems {
-		siteItems[i] = sitesMenu.AddSubMenuItem("", "")
-		removes[i] = siteItems[i].AddSubMenuItem("Remove", "Forget that you allowed this site")
-		siteItems[i].Hide()
+		m := sitesMenu.AddSubMenuItem("", "")
+		removes[i] = &entry{m: m.AddSubMenuItem("Remove", "Forget that you allowed this site"), title: "Remove", shown: true, enabled: true}
+		siteItems[i] = &entry{m: m, shown: true, enabled: true}
+		siteItems[i].set("", false, true)
 	}
-	noSites := sitesMenu.AddSubMenuItem("No sites yet", "")
-	noSites.Disable()
+	noSites := &entry{m: sitesMenu.AddSubMenuItem("No sites yet", ""), title: "No sites yet", shown: true, enabled: true}
+	noSites.set(noSites.title, true, false)
 	autostart := systray.AddMenuItemCheckbox("Start at login", "Start cardbridge when you log in", core.Autostart())
 	logs := systray.AddMenuItem("Open log folder", "")
 	about := systray.AddMenuItem("About cardbridge "+core.Version(), "")
@@ -140,56 +178,45 @@ func onReady(core Core, updates <-chan State) {
 	var cur State
 	showSites := func() {
 		sites := core.Sites()
+		locked := core.SitesLocked()
 		for i := range siteItems {
 			if i < len(sites) {
 				siteNames[i] = sites[i]
-				siteItems[i].SetTitle(sites[i])
-				siteItems[i].Show()
-				if core.SitesLocked() {
-					removes[i].Disable()
-				}
+				siteItems[i].set(sites[i], true, true)
+				removes[i].set("Remove", true, !locked)
 			} else {
 				siteNames[i] = ""
-				siteItems[i].Hide()
+				siteItems[i].set("", false, true)
 			}
 		}
-		if len(sites) == 0 {
-			noSites.Show()
-		} else {
-			noSites.Hide()
-		}
+		noSites.set(noSites.title, len(sites) == 0, false)
 	}
 	show := func(s State) {
 		cur = s
 		for i, item := range readers {
-			if i < len(s.Readers) {
-				item.SetTitle(ReaderLine(s.Readers[i]))
-				item.Show()
-			} else {
-				item.Hide()
+			switch {
+			case i < len(s.Readers):
+				item.set(ReaderLine(s.Readers[i]), true, false)
+			case i == 0:
+				item.set("No card reader", true, false)
+			default:
+				item.set(item.title, false, false)
 			}
-		}
-		if len(s.Readers) == 0 {
-			readers[0].SetTitle("No card reader")
-			readers[0].Show()
 		}
 		for i, item := range expiry {
 			if i < len(s.Expiring) {
 				e := s.Expiring[i]
-				item.SetTitle(fmt.Sprintf("Certificate of %s expires %s", e.Subject, e.NotAfter.Format("2 Jan 2006")))
-				item.Show()
+				item.set(fmt.Sprintf("Certificate of %s expires %s", e.Subject, e.NotAfter.Format("2 Jan 2006")), true, false)
 			} else {
-				item.Hide()
+				item.set(item.title, false, false)
 			}
 		}
-		if firstCard(s) != "" {
-			changePIN.Enable()
-		} else {
-			changePIN.Disable()
+		changePIN.set(changePIN.title, true, firstCard(s) != "")
+		if state := IconState(s); state != icon {
+			icon = state
+			systray.SetIcon(map[string][]byte{StateNoCard: iconNoCard, StateReady: iconReady, StateBusy: iconBusy, StateAttention: iconAttention}[state])
+			systray.SetTooltip("cardbridge: " + state)
 		}
-		state := IconState(s)
-		systray.SetIcon(map[string][]byte{StateNoCard: iconNoCard, StateReady: iconReady, StateBusy: iconBusy, StateAttention: iconAttention}[state])
-		systray.SetTooltip("cardbridge: " + state)
 	}
 	show(State{})
 	showSites()
@@ -206,14 +233,14 @@ func onReady(core Core, updates <-chan State) {
 		}()
 	}
 	for i, r := range removes {
-		forward(r, func() {
+		forward(r.m, func() {
 			if siteNames[i] != "" {
 				core.RemoveSite(siteNames[i])
 			}
 			showSites()
 		})
 	}
-	forward(changePIN, func() {
+	forward(changePIN.m, func() {
 		if serial := firstCard(cur); serial != "" {
 			go core.ChangePIN(serial)
 		}
