@@ -146,8 +146,9 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	defer d.logStart()
 	go func() { d.done <- d.srv.Serve(ln) }()
 	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
-	// Idle: under 256 KiB allocated in 30 s; trim once 512 KiB piled up.
-	go trimWhenIdle(ctx, 30*time.Second, 256<<10, 512<<10)
+	// Idle: under 4 MiB allocated in 30 s (polling alone makes about
+	// 0.3 MiB; pages at work make far more); trim once 256 KiB piled up.
+	go trimWhenIdle(ctx, 30*time.Second, 4<<20, 256<<10)
 	return d, nil
 }
 

@@ -64,7 +64,13 @@ type module struct {
 	rw     sync.RWMutex
 	scanMu sync.Mutex
 	gen    atomic.Uint64 // counts re-initialisations
+
+	lastPoll time.Time // last re-initialisation by Refresh; Refresh is called from one goroutine
 }
+
+// softRescanEvery is how often Refresh re-initialises a module without
+// removable slots to see new tokens.
+const softRescanEvery = 2 * time.Second
 
 // Open loads the modules named in opts.
 func Open(opts Options) (*Manager, error) {
@@ -450,9 +456,12 @@ func (m *Manager) Refresh() {
 		switch {
 		case anyStale(ss):
 			mod.rescan(m.log, seen)
-		case !removable && mod.idle():
+		case !removable && time.Since(mod.lastPoll) >= softRescanEvery && mod.idle():
 			// Only between operations: a poll must never make a
-			// signature wait.
+			// signature wait. And not on every poll: re-reading every
+			// token file twice a second costs CPU for a token that only
+			// changes when someone runs softhsm2-util.
+			mod.lastPoll = time.Now()
 			mod.rescan(m.log, seen)
 		}
 	}
