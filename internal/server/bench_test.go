@@ -109,3 +109,14 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatalf("%d errors", errs.Load())
 	}
 }
+
+// BenchmarkSystemInfo is one protocol round trip over the WebSocket,
+// client included; -benchmem shows the allocations per request.
+func BenchmarkSystemInfo(b *testing.B) {
+	d := startDaemon(b, daemonOpts{quiet: true})
+	c := d.dial(portal)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.mustCall("system.info", nil, nil)
+	}
+}
