@@ -6,6 +6,7 @@ package tray
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"fyne.io/systray"
@@ -222,15 +223,15 @@ func onReady(core Core, updates <-chan State) {
 	showSites()
 
 	// systray drops a click when nobody is receiving at that instant, so
-	// every item has a goroutine that only forwards, into a buffer, and the
-	// loop below handles them in turn.
+	// one goroutine does nothing but wait on every item and forward into a
+	// buffer, and the loop below handles the clicks in turn. (A goroutine
+	// per item did the same with 21 stacks.)
 	clicks := make(chan func(), 16)
+	var cases []reflect.SelectCase
+	var actions []func()
 	forward := func(item *systray.MenuItem, action func()) {
-		go func() {
-			for range item.ClickedCh {
-				clicks <- action
-			}
-		}()
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(item.ClickedCh)})
+		actions = append(actions, action)
 	}
 	for i, r := range removes {
 		forward(r.m, func() {
@@ -257,6 +258,15 @@ func onReady(core Core, updates <-chan State) {
 	})
 	forward(logs, core.OpenLogFolder)
 	forward(quit, core.Quit)
+	go func() {
+		for {
+			i, _, ok := reflect.Select(cases)
+			if !ok {
+				return
+			}
+			clicks <- actions[i]
+		}
+	}()
 	go func() {
 		tick := time.NewTicker(sitesInterval)
 		defer tick.Stop()
