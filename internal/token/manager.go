@@ -245,10 +245,10 @@ type scanEntry struct {
 // reused unless a module was re-initialised or a card was written since.
 func (m *Manager) scan(rescan bool) []slot {
 	gens := make([]uint64, len(m.mods))
-	for i, mod := range m.mods {
-		gens[i] = mod.gen.Load()
-	}
 	fresh := func() ([]slot, uint64, bool) {
+		for i, mod := range m.mods {
+			gens[i] = mod.gen.Load()
+		}
 		m.mu.Lock()
 		e, changes := m.scanCache, m.cardChanges
 		m.mu.Unlock()
