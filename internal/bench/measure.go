@@ -112,32 +112,25 @@ func (e *env) run(r *Report) error {
 			var apiRates, rawRates []float64
 			var total time.Duration
 			for i := 0; i < rounds; i++ {
-				// Which goes first alternates too: on this machine the
-				// first of two back-to-back runs is often the faster.
-				rawRound := func() error {
+				err := alternate(i, func() error {
 					res, err := raw.Sign(pin, mustHex(k.id), k.ec, sessions, max(batch, 100))
 					if err != nil {
 						return fmt.Errorf("raw sign: %w", err)
 					}
 					rawRates = append(rawRates, rate(res.Signatures, res.Elapsed))
 					return nil
-				}
-				if i%2 == 0 {
-					if err := rawRound(); err != nil {
-						return err
+				}, func() error {
+					t0 := time.Now()
+					if err := c.call("sign", map[string]any{"keyId": k.id, "algorithm": alg, "digests": digests}, nil); err != nil {
+						return fmt.Errorf("sign batch: %w", err)
 					}
-				}
-				t0 := time.Now()
-				if err := c.call("sign", map[string]any{"keyId": k.id, "algorithm": alg, "digests": digests}, nil); err != nil {
-					return fmt.Errorf("sign batch: %w", err)
-				}
-				took := time.Since(t0)
-				total += took
-				apiRates = append(apiRates, rate(batch, took))
-				if i%2 == 1 {
-					if err := rawRound(); err != nil {
-						return err
-					}
+					took := time.Since(t0)
+					total += took
+					apiRates = append(apiRates, rate(batch, took))
+					return nil
+				})
+				if err != nil {
+					return err
 				}
 			}
 			api, rawMed := median(apiRates), median(rawRates)
@@ -194,28 +187,20 @@ func (e *env) run(r *Report) error {
 	var loads []loadResult
 	var rawUnderLoad []float64
 	for i := 0; i < iter(4, 2); i++ {
-		rawRound := func() error {
+		err := alternate(i, func() error {
 			res, err := raw.Sign(pin, mustHex(e.ecKey), true, sessions, iter(4000, 400))
 			if err != nil {
 				return fmt.Errorf("raw sign: %w", err)
 			}
 			rawUnderLoad = append(rawUnderLoad, rate(res.Signatures, res.Elapsed))
 			return nil
-		}
-		if i%2 == 0 {
-			if err := rawRound(); err != nil {
-				return err
-			}
-		}
-		l, err := e.load(d, iter(100, 20))
+		}, func() error {
+			l, err := e.load(d, iter(100, 20))
+			loads = append(loads, l)
+			return err
+		})
 		if err != nil {
 			return err
-		}
-		loads = append(loads, l)
-		if i%2 == 1 {
-			if err := rawRound(); err != nil {
-				return err
-			}
 		}
 	}
 	sort.Slice(loads, func(i, j int) bool { return loads[i].signRate < loads[j].signRate })
@@ -266,6 +251,20 @@ func (e *env) run(r *Report) error {
 		Row{Name: "RSS 3 s after the last client left (MB)", API: settled / 1024, Unit: "MB"},
 		Row{Name: "  of which anonymous (MB)", API: settledAnon / 1024, Unit: "MB"})
 	return nil
+}
+
+// alternate runs a raw round and an API round, raw first in even rounds
+// only: on this machine the first of two back-to-back runs is often the
+// faster, and that must not favour either side.
+func alternate(i int, raw, api func() error) error {
+	first, second := raw, api
+	if i%2 == 1 {
+		first, second = api, raw
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	return second()
 }
 
 // loadResult is one load round.
