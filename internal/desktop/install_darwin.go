@@ -62,14 +62,7 @@ func Install(o Options) ([]Step, error) {
 	}
 	exec.Command("/System/Library/Frameworks/CoreServices.framework/Frameworks/LaunchServices.framework/Support/lsregister", "-f", app).Run()
 	steps = append(steps, Step{"cardbridge:// handler", app})
-	where, err := SetAutostart(o, true)
-	if err != nil {
-		return steps, err
-	}
-	steps = append(steps, Step{"start at login", where})
-	chrome, firefox := nativeHostDirs(o)
-	more, err := writeNativeHosts(chrome, firefox, o.Exe)
-	return append(steps, more...), err
+	return finishInstall(o, steps)
 }
 
 // Uninstall removes everything Install wrote.

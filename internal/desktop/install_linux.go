@@ -80,16 +80,7 @@ Categories=System;Security;
 		return steps, fmt.Errorf("xdg-mime default: %v: %s (install xdg-utils)", err, out)
 	}
 	exec.Command("update-desktop-database", filepath.Dir(df)).Run()
-
-	where, err := SetAutostart(o, true)
-	if err != nil {
-		return steps, err
-	}
-	steps = append(steps, Step{"start at login", where})
-
-	chrome, firefox := nativeHostDirs(o)
-	more, err := writeNativeHosts(chrome, firefox, o.Exe)
-	return append(steps, more...), err
+	return finishInstall(o, steps)
 }
 
 // Uninstall removes everything Install wrote.
