@@ -82,7 +82,7 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	}
 	alg, err := token.ParseKeyAlgorithm(p.Algorithm)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown key algorithm %q; use one of the card's algorithms from cards.list", truncate(p.Algorithm, 32))
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown key algorithm %q; use one of the card's algorithms from cards.list", Truncate(p.Algorithm, 32))
 	}
 	if err := checkLabel(p.Label); err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	}
 	alg, err := token.ParseSignAlgorithm(p.Algorithm)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", truncate(p.Algorithm, 32))
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", Truncate(p.Algorithm, 32))
 	}
 	digests, batch, err := signInputs(p, alg)
 	if err != nil {

@@ -106,7 +106,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 		code = perr.Code
 	}
 	// The audit line names who asked for what, never params or results.
-	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", truncate(req.Method, 64)),
+	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
 		zap.Int("code", code), zap.Duration("took", time.Since(start)))
 	if req.IsNotification() {
 		return nil
@@ -117,7 +117,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 func (s *Service) call(ctx context.Context, c Caller, req *protocol.Request) (any, error) {
 	h, ok := methods[req.Method]
 	if !ok {
-		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "unknown method %q", truncate(req.Method, 64))
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "unknown method %q", Truncate(req.Method, 64))
 	}
 	if req.IsNotification() {
 		// Work that nobody will hear about is not done.
@@ -131,7 +131,9 @@ func (s *Service) call(ctx context.Context, c Caller, req *protocol.Request) (an
 	return h.run(s, ctx, c, req.Params)
 }
 
-func truncate(s string, n int) string {
+// Truncate bounds a caller-supplied string before it reaches a log or an
+// error message.
+func Truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
 	}

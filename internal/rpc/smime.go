@@ -83,7 +83,7 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 	var alg token.SignAlgorithm
 	if p.Algorithm != "" {
 		if alg, err = token.ParseSignAlgorithm(p.Algorithm); err != nil {
-			return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", truncate(p.Algorithm, 32))
+			return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown signature algorithm %q", Truncate(p.Algorithm, 32))
 		}
 		if p.DigestAlgorithm != "" && alg.Hash != hash {
 			return nil, protocol.Errorf(protocol.CodeInvalidParams, "algorithm %s does not use %s", alg.Name, p.DigestAlgorithm)
@@ -210,7 +210,7 @@ func pickSigningKey(msg *smime.Message, keys []token.KeyInfo, keyID string) (tok
 				return k, nil
 			}
 		}
-		return token.KeyInfo{}, protocol.Errorf(protocol.CodeKeyNotFound, "no key %s on the card", truncate(keyID, 64))
+		return token.KeyInfo{}, protocol.Errorf(protocol.CodeKeyNotFound, "no key %s on the card", Truncate(keyID, 64))
 	}
 	from, err := msg.FromAddress()
 	if err != nil {

@@ -106,13 +106,13 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ct
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !sites.HostOK(r.Host, s.port) {
-		s.log.Warn("refused connection: bad host", zap.String("host", r.Host))
+		s.log.Warn("refused connection: bad host", zap.String("host", rpc.Truncate(r.Host, 256)))
 		http.Error(w, "host not allowed", http.StatusForbidden)
 		return
 	}
 	origin, err := sites.Canonical(r.Header.Get("Origin"))
 	if err != nil {
-		s.log.Warn("refused connection: bad origin", zap.String("origin", r.Header.Get("Origin")))
+		s.log.Warn("refused connection: bad origin", zap.String("origin", rpc.Truncate(r.Header.Get("Origin"), 256)))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
