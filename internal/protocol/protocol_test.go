@@ -2,6 +2,10 @@ package protocol
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
@@ -58,8 +62,33 @@ func TestDecodeParamsRefusesSecrets(t *testing.T) {
 // params type can take such a field (encoding/json matches names without
 // regard to case).
 func TestParamsHaveNoSecretFields(t *testing.T) {
-	for _, v := range []any{CardParams{}, KeysGenerateParams{}, CSRCreateParams{}, CertificatesInstallParams{},
-		KeysDeleteParams{}, PKCS12ImportParams{}, SignParams{}, SMIMEParams{}} {
+	params := []any{CardParams{}, KeysGenerateParams{}, CSRCreateParams{}, CertificatesInstallParams{},
+		KeysDeleteParams{}, PKCS12ImportParams{}, SignParams{}, SMIMEParams{}}
+	// The list above must name every params type the package declares.
+	listed := map[string]bool{}
+	for _, v := range params {
+		listed[reflect.TypeOf(v).Name()] = true
+	}
+	pkgs, err := parser.ParseDir(token.NewFileSet(), ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok {
+					continue
+				}
+				for _, spec := range g.Specs {
+					if ts, ok := spec.(*ast.TypeSpec); ok && strings.HasSuffix(ts.Name.Name, "Params") && !listed[ts.Name.Name] {
+						t.Errorf("%s is not checked here; add it to the list", ts.Name.Name)
+					}
+				}
+			}
+		}
+	}
+	for _, v := range params {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {
 			f := typ.Field(i)
