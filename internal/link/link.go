@@ -50,7 +50,7 @@ func Parse(raw string) (*Link, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if !strings.EqualFold(u.Scheme, Scheme) {
-		return nil, fmt.Errorf("%w: scheme must be %s:", ErrInvalid, Scheme)
+		return nil, fmt.Errorf("%w: scheme must be %q", ErrInvalid, Scheme)
 	}
 	// cardbridge://start puts the name in the host; cardbridge:start in
 	// the opaque part. Accept both, with or without a trailing slash.

@@ -108,6 +108,9 @@ func TestCMSSignaturesVerifiedByOpenSSL(t *testing.T) {
 	wantCode(t, c.call("sign", map[string]any{"keyId": keyID, "format": "cms", "digest": digests[0]}, nil), protocol.CodeInvalidParams)
 	wantCode(t, c.call("sign", map[string]any{"keyId": keyID, "format": "cms", "digest": digests[0], "digestAlgorithm": "MD5"}, nil), protocol.CodeInvalidParams)
 	wantCode(t, c.call("sign", map[string]any{"keyId": keyID, "format": "pdf", "digest": digests[0]}, nil), protocol.CodeInvalidParams)
+	if len(d.prompts()) != before {
+		t.Fatal("a refused CMS request opened a dialog")
+	}
 	var bare protocol.KeysGenerateResult
 	c.mustCall("keys.generate", map[string]any{"algorithm": "EC-P256"}, &bare)
 	before = len(d.prompts())

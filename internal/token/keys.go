@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -291,11 +290,11 @@ func (c *conn) publicKey(h pkcs11.ObjectHandle) (*KeyInfo, error) {
 			return nil, fmt.Errorf("curve %v: %w", oid, ErrUnsupported)
 		}
 		point := unwrapECPoint(v[pkcs11.CKA_EC_POINT], alg.Curve)
-		x, y := elliptic.Unmarshal(alg.Curve, point) //nolint:staticcheck // the only stdlib decoder for arbitrary curves' points
-		if x == nil {
-			return nil, fmt.Errorf("ec point is malformed")
+		pub, err := ecdsa.ParseUncompressedPublicKey(alg.Curve, point)
+		if err != nil {
+			return nil, fmt.Errorf("ec point is malformed: %w", err)
 		}
-		k.Public = &ecdsa.PublicKey{Curve: alg.Curve, X: x, Y: y}
+		k.Public = pub
 	default:
 		return nil, ErrUnsupported
 	}
