@@ -119,7 +119,7 @@ func TestECDSADERMatchesEncodingASN1(t *testing.T) {
 
 func TestUnwrapECPoint(t *testing.T) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	point := elliptic.Marshal(elliptic.P256(), k.X, k.Y) //nolint:staticcheck
+	point, _ := k.PublicKey.Bytes()
 	wrapped, _ := asn1.Marshal(point)
 	for name, in := range map[string][]byte{"bare": point, "octet string": wrapped} {
 		if got := unwrapECPoint(in, elliptic.P256()); string(got) != string(point) {
