@@ -25,15 +25,17 @@ import (
 // ErrInvalid marks input the caller must fix; the message says what.
 var ErrInvalid = errors.New("invalid")
 
-// Subject is the distinguished name a portal asks for.
+// Subject is the distinguished name a portal asks for. It has the fields
+// of protocol.Subject, so rpc converts one into the other, but it is not a
+// wire type: csr knows nothing of JSON.
 type Subject struct {
-	CommonName         string `json:"commonName,omitempty"`
-	EmailAddress       string `json:"emailAddress,omitempty"`
-	Organization       string `json:"organization,omitempty"`
-	OrganizationalUnit string `json:"organizationalUnit,omitempty"`
-	Locality           string `json:"locality,omitempty"`
-	StateOrProvince    string `json:"stateOrProvince,omitempty"`
-	Country            string `json:"country,omitempty"`
+	CommonName         string
+	EmailAddress       string
+	Organization       string
+	OrganizationalUnit string
+	Locality           string
+	StateOrProvince    string
+	Country            string
 }
 
 // oidEmailAddress is PKCS#9 emailAddress, still the subject field S/MIME
