@@ -14,7 +14,14 @@ import (
 // allocates little (nobody is using the daemon) but enough has piled up
 // since the last trim, one collection and scavenge puts the memory back:
 // about a millisecond of CPU every few minutes.
+//
+// It also releases the executable's code pages that start-up mapped (see
+// releaseCodePages): once when start-up is over (the tray and the first
+// card scan included), and again after each quiet interval; pages in use
+// are mapped back within moments.
 func trimWhenIdle(ctx context.Context, every time.Duration, quiet, pile uint64) {
+	startedUp := time.NewTimer(min(every, 5*time.Second))
+	defer startedUp.Stop()
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	allocated := func() uint64 {
 		metrics.Read(sample)
@@ -28,13 +35,19 @@ func trimWhenIdle(ctx context.Context, every time.Duration, quiet, pile uint64) 
 		select {
 		case <-ctx.Done():
 			return
+		case <-startedUp.C:
+			releaseCodePages()
+			continue
 		case <-t.C:
 		}
 		now := allocated()
-		if now-last < quiet && now-trimmed >= pile {
-			debug.FreeOSMemory()
-			now = allocated()
-			trimmed = now
+		if now-last < quiet {
+			if now-trimmed >= pile {
+				debug.FreeOSMemory()
+				now = allocated()
+				trimmed = now
+			}
+			releaseCodePages()
 		}
 		last = now
 	}

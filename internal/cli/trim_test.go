@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"os"
+	"os/user"
+	"runtime"
 	"runtime/metrics"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,5 +51,51 @@ func TestTrimWhenIdle(t *testing.T) {
 	}
 	if forced() != before {
 		t.Error("trimmed while busy")
+	}
+}
+
+// TestReleaseCodePages checks that the executable's start-up pages are
+// unmapped, and that the process runs on: cgo calls through the GOT, whose
+// RELRO page must be left alone, and code that has to be mapped back.
+func TestReleaseCodePages(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	exeRSS := func() int64 {
+		exe, err := os.Readlink("/proc/self/exe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile("/proc/self/smaps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		ours := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if isMappingLine([]byte(line)) {
+				ours = strings.HasSuffix(line, " "+exe)
+			} else if kb, ok := smapsKB([]byte(line), "Rss:"); ok && ours {
+				total += kb << 10
+			}
+		}
+		return total
+	}
+	before := exeRSS()
+	released := releaseCodePages()
+	after := exeRSS()
+	if released <= 0 || after >= before {
+		t.Fatalf("released %d bytes; the executable's RSS went from %d to %d", released, before, after)
+	}
+	// Code that ran at start-up runs again, and a cgo call still works.
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.Current(); err != nil {
+		t.Fatal(err)
+	}
+	if releaseCodePages() <= 0 {
+		t.Error("nothing to release the second time")
 	}
 }
