@@ -58,7 +58,11 @@ type Service struct {
 type handler struct {
 	// consent: the caller's origin must be allowed before this runs.
 	consent bool
-	run     func(s *Service, ctx context.Context, c Caller, params json.RawMessage) (any, error)
+	// reads: it only reports what the daemon knows, without a dialog or
+	// a write, so a success is logged at debug level. Pages poll these;
+	// an audit line each would bury the ones that matter.
+	reads bool
+	run   func(s *Service, ctx context.Context, c Caller, params json.RawMessage) (any, error)
 }
 
 // methods is the one table of methods. It is filled in init because
@@ -67,21 +71,21 @@ var methods map[string]handler
 
 func init() {
 	methods = map[string]handler{
-		protocol.MethodCardsList:           {true, (*Service).cardsList},
-		protocol.MethodCertificatesInstall: {true, (*Service).certificatesInstall},
-		protocol.MethodCertificatesList:    {true, (*Service).certificatesList},
-		protocol.MethodEventsSubscribe:     {true, (*Service).eventsSubscribe},
-		protocol.MethodPINChange:           {true, (*Service).pinChange},
-		protocol.MethodPINUnblock:          {true, (*Service).pinUnblock},
-		protocol.MethodCSRCreate:           {true, (*Service).csrCreate},
-		protocol.MethodKeysDelete:          {true, (*Service).keysDelete},
-		protocol.MethodKeysGenerate:        {true, (*Service).keysGenerate},
-		protocol.MethodKeysList:            {true, (*Service).keysList},
-		protocol.MethodPKCS12Import:        {true, (*Service).pkcs12Import},
-		protocol.MethodSign:                {true, (*Service).sign},
-		protocol.MethodSMIMEDecrypt:        {true, (*Service).smimeDecrypt},
-		protocol.MethodSMIMESign:           {true, (*Service).smimeSign},
-		protocol.MethodSystemInfo:          {false, (*Service).systemInfo},
+		protocol.MethodCardsList:           {true, true, (*Service).cardsList},
+		protocol.MethodCertificatesInstall: {true, false, (*Service).certificatesInstall},
+		protocol.MethodCertificatesList:    {true, true, (*Service).certificatesList},
+		protocol.MethodEventsSubscribe:     {true, false, (*Service).eventsSubscribe},
+		protocol.MethodPINChange:           {true, false, (*Service).pinChange},
+		protocol.MethodPINUnblock:          {true, false, (*Service).pinUnblock},
+		protocol.MethodCSRCreate:           {true, false, (*Service).csrCreate},
+		protocol.MethodKeysDelete:          {true, false, (*Service).keysDelete},
+		protocol.MethodKeysGenerate:        {true, false, (*Service).keysGenerate},
+		protocol.MethodKeysList:            {true, true, (*Service).keysList},
+		protocol.MethodPKCS12Import:        {true, false, (*Service).pkcs12Import},
+		protocol.MethodSign:                {true, false, (*Service).sign},
+		protocol.MethodSMIMEDecrypt:        {true, false, (*Service).smimeDecrypt},
+		protocol.MethodSMIMESign:           {true, false, (*Service).smimeSign},
+		protocol.MethodSystemInfo:          {false, true, (*Service).systemInfo},
 	}
 }
 
@@ -106,7 +110,11 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 		code = perr.Code
 	}
 	// The audit line names who asked for what, never params or results.
-	s.Log.Info("request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
+	level := zap.InfoLevel
+	if h, ok := methods[req.Method]; ok && h.reads && perr == nil {
+		level = zap.DebugLevel
+	}
+	s.Log.Log(level, "request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
 		zap.Int("code", code), zap.Duration("took", time.Since(start)))
 	if req.IsNotification() {
 		return nil

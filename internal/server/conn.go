@@ -36,34 +36,37 @@ type frames interface {
 	close()
 }
 
-// serveFrames runs one connection: this goroutine reads, one goroutine
-// writes, and each request runs in a goroutine of its own under a context
-// that ends when the connection closes, which also closes any dialog the
-// request opened.
+// serveFrames runs one connection: this goroutine reads, and each request
+// runs in a goroutine of its own under a context that ends when the
+// connection closes, which also closes any dialog the request opened. The
+// goroutine that has an answer encodes and writes it, one writer at a
+// time: no hand-off to a writer goroutine on the way out.
 func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc.Caller, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	out := make(chan any, 16)
-	var wg sync.WaitGroup
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		writeLoop(ctx, fc, out, log)
-		// A dead writer means a dead connection: wake the reader too.
-		cancel()
-		fc.close()
-	}()
+	var wmu sync.Mutex
 	send := func(v any) {
-		select {
-		case out <- v:
-		case <-ctx.Done():
+		b, err := encodeAnswer(v)
+		if err != nil {
+			log.Error("encode response", zap.Error(err))
+			return
+		}
+		wmu.Lock()
+		defer wmu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err := fc.write(b); err != nil {
+			// A failed write means a dead connection: wake the reader.
+			cancel()
+			fc.close()
 		}
 	}
 	caller.Notifier = &rpc.Notifier{Send: send}
+	var wg sync.WaitGroup
 	defer func() {
 		svc.Unsubscribe(caller)
 		cancel()
 		wg.Wait()
-		<-writerDone
 		fc.close()
 	}()
 	sem := make(chan struct{}, maxInFlight)
@@ -100,25 +103,14 @@ func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc
 	}
 }
 
-func writeLoop(ctx context.Context, fc frames, out <-chan any, log *zap.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case v := <-out:
-			b, err := json.Marshal(v)
-			if err == nil && len(b) > protocol.MaxFrame {
-				b, err = json.Marshal(protocol.NewResponse(idOf(v), nil, protocol.Errorf(protocol.CodeInternal, "the answer exceeds %d bytes; ask for fewer items", protocol.MaxFrame)))
-			}
-			if err != nil {
-				log.Error("encode response", zap.Error(err))
-				continue
-			}
-			if err := fc.write(b); err != nil {
-				return
-			}
-		}
+// encodeAnswer encodes a response or notification; an answer over the
+// frame limit becomes an error answer, since the peer would refuse it.
+func encodeAnswer(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err == nil && len(b) > protocol.MaxFrame {
+		b, err = json.Marshal(protocol.NewResponse(idOf(v), nil, protocol.Errorf(protocol.CodeInternal, "the answer exceeds %d bytes; ask for fewer items", protocol.MaxFrame)))
 	}
+	return b, err
 }
 
 func idOf(v any) json.RawMessage {
