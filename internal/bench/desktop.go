@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -70,22 +71,23 @@ func (e *env) linkToAnswer() (time.Duration, error) {
 }
 
 // trayIdleRSS runs the tray under a private D-Bus session, polling its
-// card as it does all day, and returns the highest RSS seen over window:
-// right after start is the lowest it will ever be.
-func (e *env) trayIdleRSS(bin string, window time.Duration) (float64, error) {
+// card as it does all day, and returns the highest and the median RSS
+// seen over window. The peak is usually right after start, before the
+// daemon releases its start-up code pages; the median is the idle tray.
+func (e *env) trayIdleRSS(bin string, window time.Duration) (peak, median float64, err error) {
 	if _, err := exec.LookPath("dbus-run-session"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	restore, err := e.privateRuntime()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer restore()
 	cmd := exec.Command("dbus-run-session", "--", bin, "tray", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()),
 		"--module", e.module, "--pinentry", e.cfg.Pinentry, "--config", filepath.Join(e.dir, "config"))
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf)
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { stopByPing(); cmd.Process.Kill(); cmd.Wait() }()
 	var pid int
@@ -95,11 +97,14 @@ func (e *env) trayIdleRSS(bin string, window time.Duration) (float64, error) {
 		}
 	}
 	if pid == 0 {
-		return 0, os.ErrDeadlineExceeded
+		return 0, 0, os.ErrDeadlineExceeded
 	}
-	var peak float64
+	var seen []float64
 	for t0 := time.Now(); time.Since(t0) < window; time.Sleep(time.Second) {
-		peak = max(peak, rssKB(pid))
+		rss := rssKB(pid)
+		peak = max(peak, rss)
+		seen = append(seen, rss)
 	}
-	return peak, nil
+	sort.Float64s(seen)
+	return peak, seen[len(seen)/2], nil
 }
