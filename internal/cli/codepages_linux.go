@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"os"
 	"strconv"
 	"strings"
@@ -18,12 +19,17 @@ import (
 // the kernel can reclaim them easily, where mapped executable pages are
 // protected from reclaim.
 //
-// Only mappings of the executable that are not writable and hold no
-// private copy of a page (the GNU RELRO page, which the dynamic linker
-// wrote, does) are released: for those MADV_DONTNEED loses nothing. It
-// returns the bytes that were mapped before.
+// Only the executable's read-only load segments are released, and of
+// those only mappings that hold no private copy of a page, in memory or in
+// swap: for those MADV_DONTNEED loses nothing. Pages the dynamic linker
+// wrote (GNU RELRO) lie in a writable segment, and would also show as
+// private copies. It returns the bytes that were mapped before.
 func releaseCodePages() int64 {
 	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return 0
+	}
+	readOnly, linkedAt, err := readOnlySegments("/proc/self/exe")
 	if err != nil {
 		return 0
 	}
@@ -33,8 +39,8 @@ func releaseCodePages() int64 {
 	}
 	defer f.Close()
 	type mapping struct {
-		lo, hi    uintptr
-		rss, anon int64
+		lo, hi          uintptr
+		rss, anon, swap int64
 	}
 	var cands []mapping
 	var cur *mapping
@@ -64,14 +70,25 @@ func releaseCodePages() int64 {
 			cur.rss = kb << 10
 		} else if kb, ok := smapsKB(line, "Anonymous:"); ok {
 			cur.anon = kb << 10
+		} else if kb, ok := smapsKB(line, "Swap:"); ok {
+			cur.swap = kb << 10
 		}
 	}
 	if sc.Err() != nil {
 		return 0
 	}
+	if len(cands) == 0 {
+		return 0
+	}
+	// The lowest mapping of the executable is its first load segment.
+	loadedAt := cands[0].lo
+	for _, m := range cands {
+		loadedAt = min(loadedAt, m.lo)
+	}
+	bias := uint64(loadedAt) - linkedAt
 	var released int64
 	for _, m := range cands {
-		if m.anon != 0 || m.rss == 0 {
+		if m.anon != 0 || m.swap != 0 || m.rss == 0 || !within(readOnly, bias, uint64(m.lo), uint64(m.hi)) {
 			continue
 		}
 		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, m.lo, m.hi-m.lo, syscall.MADV_DONTNEED); e == 0 {
@@ -79,6 +96,43 @@ func releaseCodePages() int64 {
 		}
 	}
 	return released
+}
+
+// segment is a range of virtual addresses [lo, hi), as linked.
+type segment struct{ lo, hi uint64 }
+
+// readOnlySegments lists the executable's load segments that are never
+// writable, and the lowest address it is linked at.
+func readOnlySegments(path string) (segs []segment, base uint64, err error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	base = ^uint64(0)
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		base = min(base, p.Vaddr&^0xfff)
+		if p.Flags&elf.PF_W == 0 {
+			segs = append(segs, segment{p.Vaddr &^ 0xfff, (p.Vaddr + p.Memsz + 0xfff) &^ 0xfff})
+		}
+	}
+	return segs, base, nil
+}
+
+// within reports whether [lo, hi) lies in one of segs once they are moved
+// by bias (the load address of a position-independent executable). The
+// GNU RELRO page can share a file page with the end of the read-only
+// data, so file offsets cannot tell them apart; addresses can.
+func within(segs []segment, bias, lo, hi uint64) bool {
+	for _, s := range segs {
+		if lo >= s.lo+bias && hi <= s.hi+bias {
+			return true
+		}
+	}
+	return false
 }
 
 // mappedPath is the file a mapping's header names; the path may hold

@@ -99,3 +99,25 @@ func TestReleaseCodePages(t *testing.T) {
 		t.Error("nothing to release the second time")
 	}
 }
+
+// TestWithinReadOnlySegments uses the layout of a real cardbridge build:
+// the RELRO page is mapped from the same file page as the end of the
+// read-only data, so only its address shows it is not read-only.
+func TestWithinReadOnlySegments(t *testing.T) {
+	segs := []segment{{0x400000, 0x402000}, {0x402000, 0x90a000}, {0x90a000, 0xe7a000}}
+	for _, c := range []struct {
+		lo, hi, bias uint64
+		want         bool
+	}{
+		{0x402000, 0x90a000, 0, true},                          // text
+		{0x90a000, 0xe7a000, 0, true},                          // rodata and the pc tables
+		{0xe7a000, 0xe7b000, 0, false},                         // RELRO, in the writable segment
+		{0xe7b000, 0xee6000, 0, false},                         // data
+		{0x7f0000402000, 0x7f000090a000, 0x7f0000000000, true}, // a PIE's text
+		{0x402000, 0x90a000, 0x7f0000000000, false},
+	} {
+		if got := within(segs, c.bias, c.lo, c.hi); got != c.want {
+			t.Errorf("within(%#x-%#x, bias %#x) = %v", c.lo, c.hi, c.bias, got)
+		}
+	}
+}
