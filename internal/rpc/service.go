@@ -103,7 +103,8 @@ func Methods() []string {
 // notification. It never panics on bad input.
 func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *protocol.Response {
 	start := time.Now()
-	result, err := s.call(ctx, c, req)
+	h, known := methods[req.Method]
+	result, err := s.call(ctx, c, req, h, known)
 	perr := toProtocolError(err)
 	code := 0
 	if perr != nil {
@@ -111,7 +112,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	}
 	// The audit line names who asked for what, never params or results.
 	level := zap.InfoLevel
-	if h, ok := methods[req.Method]; ok && h.reads && perr == nil {
+	if h.reads && perr == nil {
 		level = zap.DebugLevel
 	}
 	s.Log.Log(level, "request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
@@ -122,9 +123,8 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	return protocol.NewResponse(req.ID, result, perr)
 }
 
-func (s *Service) call(ctx context.Context, c Caller, req *protocol.Request) (any, error) {
-	h, ok := methods[req.Method]
-	if !ok {
+func (s *Service) call(ctx context.Context, c Caller, req *protocol.Request, h handler, known bool) (any, error) {
+	if !known {
 		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "unknown method %q", Truncate(req.Method, 64))
 	}
 	if req.IsNotification() {
