@@ -40,3 +40,10 @@ type Prompter interface {
 	// for no, and ErrCancelled, ErrTimeout or ErrUnavailable otherwise.
 	Confirm(ctx context.Context, p Prompt) error
 }
+
+// Prestarter is a Prompter that can start its dialog program before the
+// prompt is known, so that the start-up overlaps other work; see
+// Pinentry.Prestart.
+type Prestarter interface {
+	Prestart(ctx context.Context) (_ context.Context, stop func())
+}

@@ -23,6 +23,15 @@ func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn
 	return s.Tokens.Do(ctx, serial, login, fn)
 }
 
+// prestart starts the dialog program ahead of a prompt when the Prompter
+// can; stop must always be called.
+func (s *Service) prestart(ctx context.Context) (_ context.Context, stop func()) {
+	if ps, ok := s.Prompter.(pin.Prestarter); ok {
+		return ps.Prestart(ctx)
+	}
+	return ctx, func() {}
+}
+
 // pinPrompt says everything a person needs to decide: which site, what it
 // will do, on which card in which reader, and whether the PIN is at risk.
 func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {

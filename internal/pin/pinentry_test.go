@@ -1,0 +1,144 @@
+package pin
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// countingPinentry wraps the scripted pinentry in a program that notes in
+// a file each time it starts and exits.
+func countingPinentry(t *testing.T) (path, events, dialogs string) {
+	t.Helper()
+	dir := t.TempDir()
+	script, err := filepath.Abs("../../testdata/pinentry-script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, dialogs = filepath.Join(dir, "events"), filepath.Join(dir, "dialogs")
+	path = filepath.Join(dir, "pinentry")
+	body := "#!/bin/sh\necho start >>" + events + "\n" + script + "\necho exit >>" + events + "\n"
+	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CB_TEST_PINENTRY_LOG", dialogs)
+	t.Setenv("CB_TEST_PIN", "123456")
+	return path, events, dialogs
+}
+
+func readLines(name string) []string {
+	b, _ := os.ReadFile(name)
+	return strings.Fields(string(b))
+}
+
+// waitFor polls until the file holds the lines of want (sorted), for a process that ends in the
+// background; it is not a timing assertion.
+func waitFor(t *testing.T, name string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := readLines(name)
+		slices.Sort(got)
+		if strings.Join(got, " ") == strings.Join(want, " ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q, want %q", filepath.Base(name), got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPrestartedProgramAnswersThePrompt(t *testing.T) {
+	path, events, dialogs := countingPinentry(t)
+	p := NewPinentry(path)
+	ctx, stop := p.Prestart(context.Background())
+	defer stop()
+	// It runs before anything is asked, and shows nothing.
+	waitFor(t, events, []string{"start"})
+	if d := readLines(dialogs); len(d) != 0 {
+		t.Fatalf("a prestarted pinentry showed a dialog: %q", d)
+	}
+	got, err := p.GetPIN(ctx, Prompt{Description: "sign"})
+	if err != nil || got != "123456" {
+		t.Fatalf("GetPIN = %q, %v", got, err)
+	}
+	stop() // after the prompt took it: a no-op
+	waitFor(t, events, []string{"exit", "start"})
+	// A second prompt with the same context starts a program of its own.
+	if err := p.Confirm(ctx, Prompt{Description: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, events, []string{"exit", "exit", "start", "start"})
+}
+
+func TestUnusedPrestartEnds(t *testing.T) {
+	path, events, dialogs := countingPinentry(t)
+	p := NewPinentry(path)
+	_, stop := p.Prestart(context.Background())
+	waitFor(t, events, []string{"start"})
+	stop()
+	waitFor(t, events, []string{"exit", "start"})
+	if d := readLines(dialogs); len(d) != 0 {
+		t.Fatalf("an unused pinentry showed a dialog: %q", d)
+	}
+	// Its slot is free again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, stop := p.Prestart(context.Background())
+		e := takeEarly(ctx)
+		if e != nil {
+			e.close()
+			waitFor(t, events, []string{"exit", "exit", "start", "start"})
+			break
+		}
+		stop()
+		if time.Now().After(deadline) {
+			t.Fatal("the prestart slot was not given back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOnePrestartAtATime(t *testing.T) {
+	path, events, _ := countingPinentry(t)
+	p := NewPinentry(path)
+	ctx1, stop1 := p.Prestart(context.Background())
+	defer stop1()
+	ctx2, stop2 := p.Prestart(context.Background())
+	defer stop2()
+	if ctx2.Value(earlyKey{}) != nil {
+		t.Fatal("a second program was started ahead while the first waited")
+	}
+	if ctx1.Value(earlyKey{}) == nil {
+		t.Fatal("the first prestart started nothing")
+	}
+	// The second request still gets its dialog, from a program of its own.
+	if got, err := p.GetPIN(ctx2, Prompt{}); err != nil || got != "123456" {
+		t.Fatalf("GetPIN = %q, %v", got, err)
+	}
+	stop1()
+	waitFor(t, events, []string{"exit", "exit", "start", "start"})
+}
+
+func TestPrestartedProgramEndsWithTheRequest(t *testing.T) {
+	path, events, dialogs := countingPinentry(t)
+	p := NewPinentry(path)
+	parent, cancel := context.WithCancel(context.Background())
+	ctx, stop := p.Prestart(parent)
+	defer stop()
+	waitFor(t, events, []string{"start"})
+	cancel()
+	if _, err := p.GetPIN(ctx, Prompt{}); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("GetPIN after the request ended = %v, want ErrCancelled", err)
+	}
+	waitFor(t, events, []string{"exit", "start"})
+	if d := readLines(dialogs); len(d) != 0 {
+		t.Fatalf("dialog shown for a request that had ended: %q", d)
+	}
+}
