@@ -120,11 +120,14 @@ func (e *env) run(r *Report) error {
 					rawRates = append(rawRates, rate(res.Signatures, res.Elapsed))
 					return nil
 				}, func() error {
-					t0 := time.Now()
-					if err := c.call("sign", map[string]any{"keyId": k.id, "algorithm": alg, "digests": digests}, nil); err != nil {
+					var res struct{ Signatures [][]byte }
+					took, err := c.timedCall("sign", map[string]any{"keyId": k.id, "algorithm": alg, "digests": digests}, &res)
+					if err != nil {
 						return fmt.Errorf("sign batch: %w", err)
 					}
-					took := time.Since(t0)
+					if len(res.Signatures) != batch {
+						return fmt.Errorf("sign batch of %d: %d signatures came back", batch, len(res.Signatures))
+					}
 					total += took
 					apiRates = append(apiRates, rate(batch, took))
 					return nil
@@ -147,11 +150,11 @@ func (e *env) run(r *Report) error {
 	n := iter(3000, 300)
 	var info []time.Duration
 	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		if err := c.call("system.info", nil, nil); err != nil {
+		took, err := c.timedCall("system.info", nil, nil)
+		if err != nil {
 			return err
 		}
-		info = append(info, time.Since(t0))
+		info = append(info, took)
 	}
 	echo, err := echoLatencies(n)
 	if err != nil {
@@ -167,11 +170,11 @@ func (e *env) run(r *Report) error {
 	var one, rawOne []time.Duration
 	sum := sha256.Sum256([]byte("one"))
 	for i := 0; i < iter(40, 5); i++ {
-		t0 := time.Now()
-		if err := c.call("sign", map[string]any{"keyId": e.ecKey, "algorithm": "ECDSA-SHA256", "digest": sum[:]}, nil); err != nil {
+		took, err := c.timedCall("sign", map[string]any{"keyId": e.ecKey, "algorithm": "ECDSA-SHA256", "digest": sum[:]}, nil)
+		if err != nil {
 			return err
 		}
-		one = append(one, time.Since(t0))
+		one = append(one, took)
 		d, err := raw.LoginSignLogout(pin, mustHex(e.ecKey), true)
 		if err != nil {
 			return err
@@ -329,11 +332,11 @@ func (e *env) load(d *daemon, perClient int) (loadResult, error) {
 				if j%2 == 1 {
 					method = "keys.list"
 				}
-				t0 := time.Now()
-				if err := c.call(method, nil, nil); err != nil {
+				took, err := c.timedCall(method, nil, nil)
+				if err != nil {
 					errs.Add(1)
 				}
-				lat[i] = append(lat[i], time.Since(t0))
+				lat[i] = append(lat[i], took)
 			}
 		}(i)
 	}
