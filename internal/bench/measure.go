@@ -108,7 +108,12 @@ func (e *env) run(r *Report) error {
 				sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
 				digests[i] = sum[:]
 			}
-			rounds := iter(8, 4)
+			// An EC round lasts tens of milliseconds, in which this
+			// machine's noise is ±20 %: more of them steady the median.
+			rounds := iter(15, 4)
+			if k.ec {
+				rounds = iter(41, 5)
+			}
 			var apiRates, rawRates []float64
 			var total time.Duration
 			for i := 0; i < rounds; i++ {
@@ -189,7 +194,7 @@ func (e *env) run(r *Report) error {
 	// with load rounds, as for the batches, and medians are compared.
 	var loads []loadResult
 	var rawUnderLoad []float64
-	for i := 0; i < iter(4, 2); i++ {
+	for i := 0; i < iter(7, 2); i++ {
 		err := alternate(i, func() error {
 			res, err := raw.Sign(pin, mustHex(e.ecKey), true, sessions, iter(4000, 400))
 			if err != nil {
