@@ -194,7 +194,7 @@ func (e *env) run(r *Report) error {
 	// with load rounds, as for the batches, and medians are compared.
 	var loads []loadResult
 	var rawUnderLoad []float64
-	for i := 0; i < iter(7, 2); i++ {
+	for i := 0; i < iter(11, 2); i++ {
 		err := alternate(i, func() error {
 			res, err := raw.Sign(pin, mustHex(e.ecKey), true, sessions, iter(4000, 400))
 			if err != nil {
