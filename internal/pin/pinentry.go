@@ -145,13 +145,20 @@ func (p *Pinentry) run(ctx context.Context, pr Prompt, fn func(*pinentry.Client)
 	// need not hold up the caller (about 0.2 ms, longer for a graphical
 	// pinentry); the dialog slot stays taken until it has exited, so
 	// that dialogs still never overlap.
+	// A program that answered but will not exit is killed after
+	// closeGrace rather than holding the slot until the dialog deadline.
 	go func() {
+		kill := time.AfterFunc(closeGrace, cancel)
 		c.Close()
+		kill.Stop()
 		cancel()
 		<-p.one
 	}()
 	return err
 }
+
+// closeGrace is how long a pinentry has to exit after its last answer.
+var closeGrace = 5 * time.Second
 
 // Prestart starts the pinentry program for a prompt that is likely to
 // follow, so that its start-up overlaps the checks made before the prompt

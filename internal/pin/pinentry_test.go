@@ -142,3 +142,40 @@ func TestPrestartedProgramEndsWithTheRequest(t *testing.T) {
 		t.Fatalf("dialog shown for a request that had ended: %q", d)
 	}
 }
+
+// A pinentry that answers but then never exits must not hold the dialog
+// slot for long.
+func TestStuckPinentryIsKilledAfterItsAnswer(t *testing.T) {
+	old := closeGrace
+	closeGrace = 50 * time.Millisecond
+	defer func() { closeGrace = old }()
+	path := filepath.Join(t.TempDir(), "pinentry")
+	body := `#!/bin/sh
+echo "OK Pleased to meet you"
+while read -r line; do
+  case "$line" in
+    GETPIN) printf 'D 123456\nOK\n' ;;
+    BYE) echo OK; exec sleep 3600 ;;
+    *) echo OK ;;
+  esac
+done
+`
+	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPinentry(path)
+	for i := 0; i < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := p.GetPIN(ctx, Prompt{})
+		cancel()
+		if err != nil || got != "123456" {
+			t.Fatalf("dialog %d: GetPIN = %q, %v", i, got, err)
+		}
+	}
+	// The second dialog's program is killed too, and gives the slot back.
+	select {
+	case p.one <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dialog slot was never given back")
+	}
+}
