@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,7 @@ func (e *env) run(r *Report) error {
 		}
 		return full
 	}
-	sessions := runtime.NumCPU()
+	sessions := token.SignSessions() // as the daemon
 
 	// Start-up: process start to the first accepted WebSocket, median of 5.
 	restoreStart, err := e.privateRuntime()

@@ -154,3 +154,13 @@ func mechInfo(v struct{ MinKeySize, MaxKeySize, Flags uint }) (mi mechanismInfo)
 }
 
 type mechanismInfo = pkcs11.MechanismInfo
+
+func TestSignSessionsAndHeadroom(t *testing.T) {
+	if n := SignSessions(); n < 1 || n > maxParallel || n > cpus {
+		t.Fatalf("SignSessions() = %d with %d CPUs", n, cpus)
+	}
+	// One extra P per signing session, on top of one per CPU.
+	if got := CgoHeadroom(); got != cpus+SignSessions() {
+		t.Fatalf("CgoHeadroom() = %d, want %d", got, cpus+SignSessions())
+	}
+}

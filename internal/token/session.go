@@ -84,7 +84,7 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 	out := make([][]byte, len(digests))
 	workers := 1
 	if s.c.slot.mod.parallel && len(digests) >= 8 {
-		workers = min(runtime.GOMAXPROCS(0), maxParallel)
+		workers = SignSessions()
 	}
 	if workers == 1 {
 		return out, s.signRange(s.c.sh, k, alg, saltLen, digests, out, 0, 1)
@@ -119,6 +119,24 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 
 // maxParallel bounds the sessions one batch uses.
 const maxParallel = 4
+
+// cpus is the CPU count Go found at start (the machine's, or a container's
+// limit), read before a daemon raises GOMAXPROCS for its cgo calls (see
+// CgoHeadroom).
+var cpus = runtime.GOMAXPROCS(0)
+
+// SignSessions is how many sessions a batch uses on a module that computes
+// in parallel: one per CPU, at most maxParallel.
+func SignSessions() int { return min(cpus, maxParallel) }
+
+// CgoHeadroom is the GOMAXPROCS for a process that serves requests while
+// batches sign: the CPUs plus one P per signing session. A goroutine
+// coming back from a C call into the module needs a P to go on, twice per
+// signature; with only one P per CPU, goroutines answering other requests
+// hold them all under load, and the signing goroutines wait in the run
+// queue between signatures. The extra Ps let them continue at once; the
+// threads in C are not limited by GOMAXPROCS anyway.
+func CgoHeadroom() int { return cpus + SignSessions() }
 
 // signRange signs digests[first], digests[first+step], … into out, in
 // session sh.
