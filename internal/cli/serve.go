@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -140,9 +139,6 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	tokens, err := token.Open(opts)
 	if err != nil {
 		return fail(err)
-	}
-	if os.Getenv("GOMAXPROCS") == "" { // the user's setting wins
-		runtime.GOMAXPROCS(token.CgoHeadroom())
 	}
 	svc := &rpc.Service{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version()}
 	ctx, stop := context.WithCancel(context.Background())

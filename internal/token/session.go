@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -90,25 +91,29 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 		return out, s.signRange(s.c.sh, k, alg, saltLen, digests, out, 0, 1)
 	}
 	// The login belongs to the token, so extra sessions of this process
-	// share it; each takes every workers-th digest.
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w := 0; w < workers; w++ {
-		sh := s.c.sh
-		if w > 0 {
-			var err error
-			if sh, err = s.c.p.OpenSession(s.c.slot.id, pkcs11.CKF_SERIAL_SESSION); err != nil {
-				return nil, fmt.Errorf("open session on %s: %w", s.c.slot.serial(), mapError(err))
-			}
-			defer s.c.p.CloseSession(sh)
+	// share it; each takes every workers-th digest. All are open before
+	// any signing starts, so a failure leaves nothing running.
+	shs := []pkcs11.SessionHandle{s.c.sh}
+	for len(shs) < workers {
+		sh, err := s.c.p.OpenSession(s.c.slot.id, pkcs11.CKF_SERIAL_SESSION)
+		if err != nil {
+			return nil, fmt.Errorf("open session on %s: %w", s.c.slot.serial(), mapError(err))
 		}
-		wg.Add(1)
-		go func(w int, sh pkcs11.SessionHandle) {
-			defer wg.Done()
-			errs[w] = s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
-		}(w, sh)
+		defer s.c.p.CloseSession(sh)
+		shs = append(shs, sh)
 	}
-	wg.Wait()
+	errs := make([]error, workers)
+	withHeadroom(workers, func() {
+		var wg sync.WaitGroup
+		for w, sh := range shs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
+			}()
+		}
+		wg.Wait()
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -120,23 +125,48 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 // maxParallel bounds the sessions one batch uses.
 const maxParallel = 4
 
-// cpus is the CPU count Go found at start (the machine's, or a container's
-// limit), read before a daemon raises GOMAXPROCS for its cgo calls (see
-// CgoHeadroom).
+// cpus is the CPU count Go found at start: the machine's, a container's
+// limit, or the user's GOMAXPROCS. withHeadroom raises GOMAXPROCS above it
+// for a while.
 var cpus = runtime.GOMAXPROCS(0)
+
+// userProcs is set when the user chose GOMAXPROCS; it is then left alone.
+var userProcs = os.Getenv("GOMAXPROCS") != ""
 
 // SignSessions is how many sessions a batch uses on a module that computes
 // in parallel: one per CPU, at most maxParallel.
 func SignSessions() int { return min(cpus, maxParallel) }
 
-// CgoHeadroom is the GOMAXPROCS for a process that serves requests while
-// batches sign: the CPUs plus one P per signing session. A goroutine
-// coming back from a C call into the module needs a P to go on, twice per
-// signature; with only one P per CPU, goroutines answering other requests
-// hold them all under load, and the signing goroutines wait in the run
-// queue between signatures. The extra Ps let them continue at once; the
-// threads in C are not limited by GOMAXPROCS anyway.
-func CgoHeadroom() int { return cpus + SignSessions() }
+// headroom counts the Ps that batches signing now have added.
+var headroom struct {
+	sync.Mutex
+	extra int
+}
+
+// withHeadroom runs f, which signs in n sessions at once, with n more Ps
+// than CPUs. A signing goroutine spends nearly all its time in the
+// module's C code and comes back to Go twice per signature. When no P is
+// idle, the runtime takes the P of a goroutine in a long C call away, and
+// the goroutine queues for one on its way back: with one P per CPU that
+// cost 10–20 % of a SoftHSM2 batch, more while other requests kept the Ps
+// busy. The threads in C count against no limit, so the extra Ps only let
+// them go on at once. Only while batches run: an idle daemon keeps the
+// default, and fewer threads.
+func withHeadroom(n int, f func()) {
+	if userProcs || n < 2 {
+		f()
+		return
+	}
+	add := func(d int) {
+		headroom.Lock()
+		defer headroom.Unlock()
+		headroom.extra += d
+		runtime.GOMAXPROCS(cpus + min(headroom.extra, 4*maxParallel))
+	}
+	add(n)
+	defer add(-n)
+	f()
+}
 
 // signRange signs digests[first], digests[first+step], … into out, in
 // session sh.
