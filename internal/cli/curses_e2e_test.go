@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -62,5 +63,26 @@ func TestPINInTheTerminal(t *testing.T) {
 	}
 	if err := ws.ReadJSON(&resp); err != nil || resp.Result == nil || resp.Result.KeyID == "" {
 		t.Fatalf("keys.generate: %+v %v\n%s", resp, err, screen())
+	}
+	// A batch sign: its pinentry is started before the dialog is known
+	// (pin.Prestart), and must still draw it on the terminal.
+	digests := make([][]byte, 10)
+	for i := range digests {
+		sum := sha256.Sum256([]byte{byte(i)})
+		digests[i] = sum[:]
+	}
+	ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "sign", "params": map[string]any{"keyId": resp.Result.KeyID, "algorithm": "ECDSA-SHA256", "digests": digests}})
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(screen(), "sign 10 documents"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no PIN dialog for the batch in the terminal:\n%s", screen())
+		}
+	}
+	exec.Command("tmux", "send-keys", "-t", session, softhsmtest.PIN, "Enter").Run()
+	var signed struct {
+		Result *struct{ Signatures [][]byte }
+		Error  any
+	}
+	if err := ws.ReadJSON(&signed); err != nil || signed.Result == nil || len(signed.Result.Signatures) != len(digests) {
+		t.Fatalf("sign: %+v %v\n%s", signed, err, screen())
 	}
 }
