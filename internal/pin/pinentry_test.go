@@ -3,6 +3,7 @@ package pin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,22 +37,26 @@ func readLines(name string) []string {
 	return strings.Fields(string(b))
 }
 
-// waitFor polls until the file holds the lines of want (sorted), for a process that ends in the
+// eventually polls until cond holds, for work that ends in the
 // background; it is not a timing assertion.
+func eventually(t *testing.T, cond func() bool, fail func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(fail())
+		}
+	}
+}
+
+// waitFor waits until the file holds the lines of want (sorted).
 func waitFor(t *testing.T, name string, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := readLines(name)
+	var got []string
+	eventually(t, func() bool {
+		got = readLines(name)
 		slices.Sort(got)
-		if strings.Join(got, " ") == strings.Join(want, " ") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %q, want %q", filepath.Base(name), got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return slices.Equal(got, want)
+	}, func() string { return fmt.Sprintf("%s holds %q, want %q", filepath.Base(name), got, want) })
 }
 
 func TestPrestartedProgramAnswersThePrompt(t *testing.T) {
@@ -88,21 +93,16 @@ func TestUnusedPrestartEnds(t *testing.T) {
 		t.Fatalf("an unused pinentry showed a dialog: %q", d)
 	}
 	// Its slot is free again.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, func() bool {
 		ctx, stop := p.Prestart(context.Background())
-		e := takeEarly(ctx)
-		if e != nil {
+		if e := takeEarly(ctx); e != nil {
 			e.close()
-			waitFor(t, events, []string{"exit", "exit", "start", "start"})
-			break
+			return true
 		}
 		stop()
-		if time.Now().After(deadline) {
-			t.Fatal("the prestart slot was not given back")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	}, func() string { return "the prestart slot was not given back" })
+	waitFor(t, events, []string{"exit", "exit", "start", "start"})
 }
 
 func TestOnePrestartAtATime(t *testing.T) {

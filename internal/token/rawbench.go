@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -91,39 +90,27 @@ func (r *Raw) Sign(pin string, id []byte, ecdsa bool, sessions, n int) (RawResul
 	defer r.p.Logout(shs[0])
 	mech, in := rawInput(ecdsa)
 	start := time.Now()
-	errs := make([]error, sessions)
-	// With the same Ps as a batch in the daemon gets: the yardstick must
-	// not lose what the runtime's scheduling costs cardbridge nothing.
-	withHeadroom(sessions, func() {
-		var wg sync.WaitGroup
-		for w, sh := range shs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				h, err := r.key(sh, id)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				for i := w; i < n; i += sessions {
-					if err := r.p.SignInit(sh, mech, h); err != nil {
-						errs[w] = err
-						return
-					}
-					if _, err := r.p.Sign(sh, in); err != nil {
-						errs[w] = err
-						return
-					}
-				}
-			}()
+	// In parallel as a batch in the daemon, with the same headroom: the
+	// yardstick must not lose what the runtime's scheduling costs
+	// cardbridge nothing.
+	err = inParallel(shs, func(w int, sh pkcs11.SessionHandle) error {
+		h, err := r.key(sh, id)
+		if err != nil {
+			return err
 		}
-		wg.Wait()
+		for i := w; i < n; i += sessions {
+			if err := r.p.SignInit(sh, mech, h); err != nil {
+				return err
+			}
+			if _, err := r.p.Sign(sh, in); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	elapsed := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return RawResult{}, err
-		}
+	if err != nil {
+		return RawResult{}, err
 	}
 	return RawResult{Signatures: n, Elapsed: elapsed}, nil
 }

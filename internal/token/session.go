@@ -102,24 +102,37 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 		defer s.c.p.CloseSession(sh)
 		shs = append(shs, sh)
 	}
-	errs := make([]error, workers)
-	withHeadroom(workers, func() {
+	err := inParallel(shs, func(w int, sh pkcs11.SessionHandle) error {
+		return s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// inParallel runs fn once per session, each in its own goroutine, with
+// scheduling headroom (see withHeadroom), and returns the first session's
+// error, if any.
+func inParallel(shs []pkcs11.SessionHandle, fn func(w int, sh pkcs11.SessionHandle) error) error {
+	errs := make([]error, len(shs))
+	withHeadroom(len(shs), func() {
 		var wg sync.WaitGroup
 		for w, sh := range shs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[w] = s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
+				errs[w] = fn(w, sh)
 			}()
 		}
 		wg.Wait()
 	})
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // maxParallel bounds the sessions one batch uses.
