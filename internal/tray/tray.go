@@ -110,11 +110,12 @@ type entry struct {
 	enabled bool
 }
 
-// newEntry wraps an item that starts hidden and disabled with no title.
-func newEntry(m *systray.MenuItem) *entry {
-	m.Disable()
-	m.Hide()
-	return &entry{m: m}
+// track wraps an item as systray adds it (with title, shown and enabled)
+// and brings it to the state asked for.
+func track(m *systray.MenuItem, title string, shown, enabled bool) *entry {
+	e := &entry{m: m, title: title, shown: true, enabled: true}
+	e.set(title, shown, enabled)
+	return e
 }
 
 func (e *entry) set(title string, shown, enabled bool) {
@@ -148,27 +149,24 @@ func onReady(core Core, updates <-chan State) {
 
 	readers := make([]*entry, readerSlots)
 	for i := range readers {
-		readers[i] = newEntry(systray.AddMenuItem("", ""))
+		readers[i] = track(systray.AddMenuItem("", ""), "", false, false)
 	}
 	expiry := make([]*entry, expirySlots)
 	for i := range expiry {
-		expiry[i] = newEntry(systray.AddMenuItem("", ""))
+		expiry[i] = track(systray.AddMenuItem("", ""), "", false, false)
 	}
 	systray.AddSeparator()
-	changePIN := &entry{m: systray.AddMenuItem("Change PIN…", "Change the PIN of the card"), title: "Change PIN…", shown: true, enabled: true}
-	changePIN.set(changePIN.title, true, false)
+	changePIN := track(systray.AddMenuItem("Change PIN…", "Change the PIN of the card"), "Change PIN…", true, false)
 	sitesMenu := systray.AddMenuItem("Allowed sites", "Sites you allowed to use cardbridge")
 	siteItems := make([]*entry, siteSlots)
 	removes := make([]*entry, siteSlots)
 	siteNames := make([]string, siteSlots)
 	for i := range siteItems {
 		m := sitesMenu.AddSubMenuItem("", "")
-		removes[i] = &entry{m: m.AddSubMenuItem("Remove", "Forget that you allowed this site"), title: "Remove", shown: true, enabled: true}
-		siteItems[i] = &entry{m: m, shown: true, enabled: true}
-		siteItems[i].set("", false, true)
+		removes[i] = track(m.AddSubMenuItem("Remove", "Forget that you allowed this site"), "Remove", true, true)
+		siteItems[i] = track(m, "", false, true)
 	}
-	noSites := &entry{m: sitesMenu.AddSubMenuItem("No sites yet", ""), title: "No sites yet", shown: true, enabled: true}
-	noSites.set(noSites.title, true, false)
+	noSites := track(sitesMenu.AddSubMenuItem("No sites yet", ""), "No sites yet", true, false)
 	autostart := systray.AddMenuItemCheckbox("Start at login", "Start cardbridge when you log in", core.Autostart())
 	logs := systray.AddMenuItem("Open log folder", "")
 	about := systray.AddMenuItem("About cardbridge "+core.Version(), "")
