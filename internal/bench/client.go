@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/gorilla/websocket"
 )
 
@@ -33,18 +34,6 @@ func dial(port int, origin string) (*wsClient, error) {
 
 func (c *wsClient) close() { c.ws.Close() }
 
-type rpcError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Data    struct {
-		Reason string `json:"reason"`
-	} `json:"data"`
-}
-
-func (e *rpcError) Error() string {
-	return fmt.Sprintf("%s (%d): %s", e.Message, e.Code, e.Data.Reason)
-}
-
 // call makes one request and decodes the result into out, if not nil.
 func (c *wsClient) call(method string, params, out any) error {
 	_, err := c.timedCall(method, params, out)
@@ -68,7 +57,7 @@ func (c *wsClient) timedCall(method string, params, out any) (time.Duration, err
 	var resp struct {
 		ID     int             `json:"id"`
 		Result json.RawMessage `json:"result"`
-		Error  *rpcError       `json:"error"`
+		Error  *protocol.Error `json:"error"`
 	}
 	if err := json.Unmarshal(b, &resp); err != nil {
 		return 0, err
