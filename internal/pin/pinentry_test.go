@@ -149,20 +149,11 @@ func TestStuckPinentryIsKilledAfterItsAnswer(t *testing.T) {
 	old := closeGrace
 	closeGrace = 50 * time.Millisecond
 	defer func() { closeGrace = old }()
-	path := filepath.Join(t.TempDir(), "pinentry")
-	body := `#!/bin/sh
-echo "OK Pleased to meet you"
-while read -r line; do
-  case "$line" in
-    GETPIN) printf 'D 123456\nOK\n' ;;
-    BYE) echo OK; exec sleep 3600 ;;
-    *) echo OK ;;
-  esac
-done
-`
-	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+	path, err := filepath.Abs("../../testdata/pinentry-script")
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("CB_TEST_PINENTRY_AFTER_BYE", "hang")
 	p := NewPinentry(path)
 	for i := 0; i < 2; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
