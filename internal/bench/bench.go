@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -109,6 +110,7 @@ func freePort() int {
 type daemon struct {
 	cmd  *exec.Cmd
 	port int
+	log  string // its JSON log: the audit lines say where a request's time went
 }
 
 func (d *daemon) stop() {
@@ -126,11 +128,18 @@ func (d *daemon) stop() {
 func (e *env) start() (*daemon, time.Duration, error) {
 	port := freePort()
 	cmd := e.daemonCmd(port)
+	logPath := filepath.Join(e.dir, fmt.Sprintf("daemon-%d.log", port))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer logFile.Close() // the daemon has its own copy
+	cmd.Stderr = logFile
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
 	}
-	d := &daemon{cmd: cmd, port: port}
+	d := &daemon{cmd: cmd, port: port, log: logPath}
 	for time.Since(t0) < 10*time.Second {
 		if c, err := dial(port, e.origins[0]); err == nil {
 			took := time.Since(t0)
@@ -230,4 +239,48 @@ func machine() string {
 func mustHex(s string) []byte {
 	b, _ := hex.DecodeString(s)
 	return b
+}
+
+// logSize is where the daemon's log ends now.
+func (d *daemon) logSize() int64 {
+	fi, err := os.Stat(d.log)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// signTiming is what the audit line of one successful sign request says,
+// in seconds.
+type signTiming struct {
+	Took, PIN, Login, Card float64
+}
+
+// signTimings reads the audit lines of the successful sign requests
+// logged after offset, in order.
+func (d *daemon) signTimings(offset int64) ([]signTiming, error) {
+	b, err := os.ReadFile(d.log)
+	if err != nil {
+		return nil, err
+	}
+	if offset > int64(len(b)) {
+		offset = int64(len(b))
+	}
+	var out []signTiming
+	for _, line := range bytes.Split(b[offset:], []byte("\n")) {
+		var l struct {
+			Msg    string  `json:"msg"`
+			Method string  `json:"method"`
+			Code   int     `json:"code"`
+			Took   float64 `json:"took"`
+			PIN    float64 `json:"pin_dialog"`
+			Login  float64 `json:"login"`
+			Card   float64 `json:"card"`
+		}
+		if json.Unmarshal(line, &l) != nil || l.Msg != "request" || l.Method != "sign" || l.Code != 0 {
+			continue
+		}
+		out = append(out, signTiming{Took: l.Took, PIN: l.PIN, Login: l.Login, Card: l.Card})
+	}
+	return out, nil
 }

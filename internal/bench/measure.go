@@ -78,11 +78,7 @@ func (e *env) run(r *Report) error {
 	// WebSocket with the PIN dialog and login. Raw and API rounds alternate
 	// and medians are compared, so that drift on a shared machine hits both.
 	rawRate := map[string]map[int]float64{}
-	median := func(xs []float64) float64 {
-		s := append([]float64{}, xs...)
-		sort.Float64s(s)
-		return s[len(s)/2]
-	}
+	median := medianOf
 	for _, k := range []struct {
 		name string
 		id   string
@@ -116,6 +112,8 @@ func (e *env) run(r *Report) error {
 			}
 			var apiRates, rawRates []float64
 			var total time.Duration
+			var tooks []time.Duration
+			logFrom := d.logSize()
 			for i := 0; i < rounds; i++ {
 				err := alternate(i, func() error {
 					res, err := raw.Sign(pin, mustHex(k.id), k.ec, sessions, max(batch, 100))
@@ -134,6 +132,7 @@ func (e *env) run(r *Report) error {
 						return fmt.Errorf("sign batch of %d: %d signatures came back", batch, len(res.Signatures))
 					}
 					total += took
+					tooks = append(tooks, took)
 					apiRates = append(apiRates, rate(batch, took))
 					return nil
 				})
@@ -147,6 +146,13 @@ func (e *env) run(r *Report) error {
 				row.Target, row.Met = "≥ 0.9 × raw", bptr(row.Ratio >= 0.9)
 			}
 			r.Rows = append(r.Rows, row)
+			if batch == 1000 {
+				rows, err := d.breakdown(logFrom, tooks, float64(batch)/rawMed)
+				if err != nil {
+					return fmt.Errorf("%s batch of %d: %w", k.name, batch, err)
+				}
+				r.Rows = append(r.Rows, rows...)
+			}
 			r.Extra[fmt.Sprintf("%s batch %d ms/signature", k.name, batch)] = ms(total) / float64(batch*rounds)
 		}
 	}
@@ -269,6 +275,42 @@ func (e *env) run(r *Report) error {
 		Row{Name: "RSS 3 s after the last client left (MB)", API: settled / 1024, Unit: "MB"},
 		Row{Name: "  of which anonymous (MB)", API: settledAnon / 1024, Unit: "MB"})
 	return nil
+}
+
+// breakdown says where the time of the batches just timed went, from the
+// daemon's audit lines (one per batch, in order) and the client's times
+// (tooks): medians of the PIN dialog, the login, the signing, the rest of
+// the request inside the daemon, and what lies outside it (WebSocket
+// transfer, framing, JSON envelope and answer). rawSecs is raw signing's
+// time for the same batch.
+func (d *daemon) breakdown(logFrom int64, tooks []time.Duration, rawSecs float64) ([]Row, error) {
+	ts, err := d.signTimings(logFrom)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != len(tooks) {
+		return nil, fmt.Errorf("%d audit lines for %d requests", len(ts), len(tooks))
+	}
+	var pin, login, card, rest, outside []float64
+	for i, t := range ts {
+		pin, login, card = append(pin, t.PIN*1e3), append(login, t.Login*1e3), append(card, t.Card*1e3)
+		rest = append(rest, (t.Took-t.PIN-t.Login-t.Card)*1e3)
+		outside = append(outside, ms(tooks[i])-t.Took*1e3)
+	}
+	signing := medianOf(card)
+	return []Row{
+		{Name: "  of which PIN dialog, scripted (ms, median)", API: medianOf(pin), Unit: "ms"},
+		{Name: "  of which login, C_Login (ms, median)", API: medianOf(login), Unit: "ms"},
+		{Name: "  of which signing (ms, median; ratio: speed against raw)", API: signing, Raw: rawSecs * 1e3, Ratio: rawSecs * 1e3 / signing, Unit: "ms"},
+		{Name: "  of which the rest in the daemon (ms, median)", API: medianOf(rest), Unit: "ms"},
+		{Name: "  of which WebSocket and JSON framing (ms, median)", API: medianOf(outside), Unit: "ms"},
+	}, nil
+}
+
+func medianOf(xs []float64) float64 {
+	s := append([]float64{}, xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 // alternate runs a raw round and an API round, raw first in even rounds

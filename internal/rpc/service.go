@@ -104,6 +104,11 @@ func Methods() []string {
 func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *protocol.Response {
 	start := time.Now()
 	h, known := methods[req.Method]
+	var tm *token.Timing
+	if !h.reads { // reads reach no PIN, and pages poll them: no allocation
+		tm = new(token.Timing)
+		ctx = token.WithTiming(ctx, tm)
+	}
 	result, err := s.call(ctx, c, req, h, known)
 	perr := toProtocolError(err)
 	code := 0
@@ -115,8 +120,14 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	if h.reads && perr == nil {
 		level = zap.DebugLevel
 	}
-	s.Log.Log(level, "request", zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
-		zap.Int("code", code), zap.Duration("took", time.Since(start)))
+	fields := []zap.Field{zap.String("origin", c.Origin), zap.String("via", c.Via), zap.String("method", Truncate(req.Method, 64)),
+		zap.Int("code", code), zap.Duration("took", time.Since(start))}
+	// Where the time went, for requests that reached a card: the PIN
+	// dialog (the user included), the login, and the card's own work.
+	if tm != nil && (tm.Card() > 0 || tm.PIN() > 0) {
+		fields = append(fields, zap.Duration("pin_dialog", tm.PIN()), zap.Duration("login", tm.Login()), zap.Duration("card", tm.Card()))
+	}
+	s.Log.Log(level, "request", fields...)
 	if req.IsNotification() {
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
 	"github.com/cardbridge/cardbridge/internal/token"
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
 )
 
 func digestFor(h crypto.Hash, msg string) []byte {
@@ -108,7 +109,7 @@ func TestEveryAlgorithmOverWebSocket(t *testing.T) {
 }
 
 func TestBatchSignAsksOnce(t *testing.T) {
-	d := startDaemon(t, daemonOpts{})
+	d := startDaemon(t, daemonOpts{observe: true})
 	c := d.dial(portal)
 	var gen protocol.KeysGenerateResult
 	c.mustCall("keys.generate", map[string]any{"algorithm": "EC-P256"}, &gen)
@@ -133,6 +134,17 @@ func TestBatchSignAsksOnce(t *testing.T) {
 	}
 	if !strings.Contains(d.prompts()[before], "sign 50 documents") {
 		t.Fatalf("prompt = %q", d.prompts()[before])
+	}
+	// The audit line says where the time went: dialog, login, card.
+	lines := d.logs.FilterMessage("request").FilterField(zap.String("method", "sign")).All()
+	if len(lines) != 1 {
+		t.Fatalf("%d audit lines for one sign request", len(lines))
+	}
+	f := lines[0].ContextMap()
+	for _, k := range []string{"pin_dialog", "login", "card"} {
+		if d, ok := f[k].(time.Duration); !ok || d <= 0 {
+			t.Errorf("audit line: %s = %v, want a duration", k, f[k])
+		}
 	}
 	// Bad batches are refused before any dialog.
 	wantCode(t, c.call("sign", map[string]any{"keyId": gen.KeyID, "algorithm": "ECDSA-SHA256", "digests": [][]byte{}}, nil), protocol.CodeInvalidParams)

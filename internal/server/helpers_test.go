@@ -20,7 +20,9 @@ import (
 	"github.com/cardbridge/cardbridge/internal/token"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 const portal = "https://portal.example"
@@ -33,6 +35,7 @@ type testDaemon struct {
 	pinLog  string
 	confDir string
 	svc     *rpc.Service
+	logs    *observer.ObservedLogs // with daemonOpts.observe
 }
 
 type daemonOpts struct {
@@ -42,6 +45,7 @@ type daemonOpts struct {
 	modules       []string
 	quiet         bool     // no log: benchmarks
 	origins       []string // allowed besides portal
+	observe       bool     // keep the info log lines in testDaemon.logs
 }
 
 // startDaemon runs the real daemon stack in-process on a fresh SoftHSM2
@@ -71,6 +75,11 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 	log := zaptest.NewLogger(t)
 	if o.quiet {
 		log = zap.NewNop()
+	}
+	if o.observe {
+		var core zapcore.Core
+		core, d.logs = observer.New(zapcore.InfoLevel)
+		log = zap.New(zapcore.NewTee(log.Core(), core))
 	}
 	svc := &rpc.Service{Tokens: m, Prompter: p, Sites: store, Log: log, Version: "test"}
 	d.svc = svc

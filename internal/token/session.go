@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -30,18 +31,28 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 	if err != nil {
 		return err
 	}
+	tm := timingOf(ctx)
 	var cred credential
 	if login != nil {
-		if cred, err = m.askPIN(ctx, s, login); err != nil {
+		t0 := time.Now()
+		cred, err = m.askPIN(ctx, s, login)
+		tm.since(phasePIN, t0)
+		if err != nil {
 			return err
 		}
 	}
 	// The same card, found again by its serial: it may have moved while
 	// the user was typing.
 	return m.do(ctx, s.serial(), true, func(c *conn) error {
-		if err := c.login(ctx, cred); err != nil {
+		t0 := time.Now()
+		err := c.login(ctx, cred)
+		if cred.needed {
+			t0 = tm.since(phaseLogin, t0)
+		}
+		if err != nil {
 			return err
 		}
+		defer tm.since(phaseCard, t0)
 		return fn(&Session{ctx: ctx, c: c})
 	})
 }

@@ -423,3 +423,33 @@ func TestSignKeepsKeyList(t *testing.T) {
 		t.Error("the new key is not listed")
 	}
 }
+
+// TestDoTiming: Do says how long the PIN, the login and the card work
+// took, and nothing of a PIN for work that asked for none.
+func TestDoTiming(t *testing.T) {
+	tok := softhsmtest.New(t, "timing")
+	m := open(t, Options{}, tok)
+	k := genKey(t, m, tok, "EC-P256")
+	alg, _ := ParseSignAlgorithm("ECDSA-SHA256")
+	var tm Timing
+	ctx := WithTiming(context.Background(), &tm)
+	if err := m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) error {
+		_, err := s.Sign(k, alg, [][]byte{make([]byte, 32)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if tm.PIN() <= 0 || tm.Login() <= 0 || tm.Card() <= 0 {
+		t.Fatalf("after a signature: pin %v, login %v, card %v", tm.PIN(), tm.Login(), tm.Card())
+	}
+	var plain Timing
+	if err := m.Do(WithTiming(context.Background(), &plain), tok.Serial, nil, func(s *Session) error {
+		_, err := s.Keys()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if plain.PIN() != 0 || plain.Login() != 0 || plain.Card() <= 0 {
+		t.Fatalf("without a PIN: pin %v, login %v, card %v", plain.PIN(), plain.Login(), plain.Card())
+	}
+}
