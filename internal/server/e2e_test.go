@@ -142,7 +142,7 @@ func TestBatchSignAsksOnce(t *testing.T) {
 	}
 	f := lines[0].ContextMap()
 	for _, k := range []string{"pin_dialog", "login", "card"} {
-		if d, ok := f[k].(time.Duration); !ok || d <= 0 {
+		if v, ok := f[k].(time.Duration); !ok || v <= 0 {
 			t.Errorf("audit line: %s = %v, want a duration", k, f[k])
 		}
 	}

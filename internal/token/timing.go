@@ -31,7 +31,8 @@ func (t *Timing) PIN() time.Duration { return time.Duration(t.d[phasePIN].Load()
 // Login is the time C_Login took.
 func (t *Timing) Login() time.Duration { return time.Duration(t.d[phaseLogin].Load()) }
 
-// Card is the time of the operations after login, up to their logout.
+// Card is the time of the operations after login, up to (not including)
+// the logout.
 func (t *Timing) Card() time.Duration { return time.Duration(t.d[phaseCard].Load()) }
 
 type timingKey struct{}
