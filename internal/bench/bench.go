@@ -253,7 +253,10 @@ func (d *daemon) logSize() int64 {
 // signTiming is what the audit line of one successful sign request says,
 // in seconds.
 type signTiming struct {
-	Took, PIN, Login, Card float64
+	Took  float64 `json:"took"`
+	PIN   float64 `json:"pin_dialog"`
+	Login float64 `json:"login"`
+	Card  float64 `json:"card"`
 }
 
 // signTimings reads the audit lines of the successful sign requests
@@ -269,18 +272,15 @@ func (d *daemon) signTimings(offset int64) ([]signTiming, error) {
 	var out []signTiming
 	for _, line := range bytes.Split(b[offset:], []byte("\n")) {
 		var l struct {
-			Msg    string  `json:"msg"`
-			Method string  `json:"method"`
-			Code   int     `json:"code"`
-			Took   float64 `json:"took"`
-			PIN    float64 `json:"pin_dialog"`
-			Login  float64 `json:"login"`
-			Card   float64 `json:"card"`
+			Msg    string `json:"msg"`
+			Method string `json:"method"`
+			Code   int    `json:"code"`
+			signTiming
 		}
 		if json.Unmarshal(line, &l) != nil || l.Msg != "request" || l.Method != "sign" || l.Code != 0 {
 			continue
 		}
-		out = append(out, signTiming{Took: l.Took, PIN: l.PIN, Login: l.Login, Card: l.Card})
+		out = append(out, l.signTiming)
 	}
 	return out, nil
 }
