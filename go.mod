@@ -3,19 +3,19 @@ module github.com/cardbridge/cardbridge
 go 1.26.8
 
 require (
+	fyne.io/systray v1.12.2
+	github.com/Microsoft/go-winio v0.6.4
+	github.com/godbus/dbus/v5 v5.2.4
 	github.com/gorilla/websocket v1.5.3
+	github.com/kardianos/service v1.3.0
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/twpayne/go-pinentry/v4 v4.0.0
 	go.uber.org/zap v1.28.0
-	software.sslmate.com/src/go-pkcs12 v0.6.0
+	golang.org/x/sys v0.50.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (
-	fyne.io/systray v1.12.2 // indirect
-	github.com/Microsoft/go-winio v0.6.2 // indirect
-	github.com/godbus/dbus/v5 v5.1.0 // indirect
-	github.com/kardianos/service v1.3.0 // indirect
-	go.uber.org/multierr v1.10.0 // indirect
-	golang.org/x/crypto v0.11.0 // indirect
-	golang.org/x/sys v0.34.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
 )

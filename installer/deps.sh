@@ -13,7 +13,15 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$what" = demo ]; then
   pkgs+=(pinentry-gnome3)
 fi
 if [ "$what" = test ]; then
-  pkgs+=(chromium xvfb dbus-x11 dbus-daemon xdg-utils desktop-file-utils libnss3-tools procps gcc-mingw-w64-x86-64 wixl msitools tmux)
+  pkgs+=(chromium firefox-esr xvfb xdotool dbus-x11 dbus-daemon xdg-utils desktop-file-utils procps tmux
+    # real cards: pcscd with a virtual reader, OpenSC and Yubico's tools
+    vsmartcard-vpcd ykcs11 yubico-piv-tool libpcsclite-dev
+    # other modules users have: a software TPM through tpm2-pkcs11, NSS's soft token
+    swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libnss3 libnss3-tools
+    # dialogs and verifiers nobody here wrote
+    pinentry-gtk2 gpgsm python3-asn1crypto
+    # Windows: the cross build, the MSI and Wine to run both
+    gcc-mingw-w64-x86-64 wixl msitools wine wine64)
 fi
 
 missing=()
