@@ -59,7 +59,6 @@ type env struct {
 	origins []string
 	rsaKey  string
 	ecKey   string
-	linked  string // the binary as the linker wrote it
 }
 
 // installCopy copies the binary into dir in small writes, as dpkg (10 KiB
@@ -196,7 +195,7 @@ func Run(cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, dir: dir, module: tok.Module, serial: tok.Serial, conf: tok.Conf, linked: cfg.Binary}
+	e := &env{cfg: cfg, dir: dir, module: tok.Module, serial: tok.Serial, conf: tok.Conf}
 	// The daemon runs from a copy written the way a package manager
 	// writes it. A binary straight from the Go linker sits in 2 MB
 	// page-cache folios on recent kernels (ext4 with large folios), and a

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -70,24 +69,27 @@ func (e *env) linkToAnswer() (time.Duration, error) {
 	return 0, os.ErrDeadlineExceeded
 }
 
-// trayIdleRSS runs the tray under a private D-Bus session, polling its
-// card as it does all day, and returns the highest and the median RSS
-// seen over window. The peak is usually right after start, before the
-// daemon releases its start-up code pages; the median is the idle tray.
-func (e *env) trayIdleRSS(bin string, window time.Duration) (peak, median float64, err error) {
+// idleMem is what an idle tray holds.
+type idleMem struct{ rss, anon float64 } // KB
+
+// trayIdle runs the tray under a private D-Bus session, polling its card
+// as it does all day, and returns the highest RSS and anonymous memory seen
+// over window, from 5 s after start (start-up itself is measured apart).
+func (e *env) trayIdle(bin string, window time.Duration) (idleMem, error) {
+	var peak idleMem
 	if _, err := exec.LookPath("dbus-run-session"); err != nil {
-		return 0, 0, err
+		return peak, err
 	}
 	restore, err := e.privateRuntime()
 	if err != nil {
-		return 0, 0, err
+		return peak, err
 	}
 	defer restore()
 	cmd := exec.Command("dbus-run-session", "--", bin, "tray", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()),
 		"--module", e.module, "--pinentry", e.cfg.Pinentry, "--config", filepath.Join(e.dir, "config"))
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf)
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return peak, err
 	}
 	defer func() { stopByPing(); cmd.Process.Kill(); cmd.Wait() }()
 	var pid int
@@ -97,14 +99,12 @@ func (e *env) trayIdleRSS(bin string, window time.Duration) (peak, median float6
 		}
 	}
 	if pid == 0 {
-		return 0, 0, os.ErrDeadlineExceeded
+		return peak, os.ErrDeadlineExceeded
 	}
-	var seen []float64
+	time.Sleep(5 * time.Second)
 	for t0 := time.Now(); time.Since(t0) < window; time.Sleep(time.Second) {
-		rss := rssKB(pid)
-		peak = max(peak, rss)
-		seen = append(seen, rss)
+		peak.rss = max(peak.rss, rssKB(pid))
+		peak.anon = max(peak.anon, anonKB(pid))
 	}
-	sort.Float64s(seen)
-	return peak, seen[len(seen)/2], nil
+	return peak, nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/rpc"
-	"go.uber.org/zap"
 )
 
 // runImportP12 puts a .p12/.pfx bundle onto a card from the command line,
@@ -56,7 +55,7 @@ func runImportP12(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := &rpc.Service{Tokens: m, Prompter: pin.NewPinentry(path), Log: zap.NewNop()}
+	svc := rpc.New(rpc.Config{Tokens: m, Prompter: pin.NewPinentry(path)})
 	res, err := svc.ImportPKCS12(context.Background(), rpc.Caller{Origin: "cardbridge import-p12", Via: "command line"}, reader.Card.Serial, data, *label)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", fs.Arg(0), err)

@@ -34,6 +34,9 @@ type serveConfig struct {
 	config   string
 	policy   string
 	debug    bool
+
+	// onActivity is the tray's busy icon; not a flag.
+	onActivity func(busy bool)
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
@@ -140,15 +143,12 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return fail(err)
 	}
-	svc := &rpc.Service{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version()}
+	svc := rpc.New(rpc.Config{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version(), OnActivity: c.onActivity})
 	ctx, stop := context.WithCancel(context.Background())
 	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2), pinentry: path, watchCtx: ctx}
 	defer d.logStart()
 	go func() { d.done <- d.srv.Serve(ln) }()
 	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
-	// Idle: under 4 MiB allocated in 30 s (polling alone makes about
-	// 0.3 MiB; pages at work make far more); trim once 256 KiB piled up.
-	go trimWhenIdle(ctx, 30*time.Second, 4<<20, 256<<10)
 	return d, nil
 }
 

@@ -29,12 +29,13 @@ func runTray(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(c.debug)
+	tc := &trayCore{updates: make(chan tray.State, 4)}
+	c.onActivity = func(busy bool) { tc.set(func(s *tray.State) { s.Busy = busy }) }
 	d, err := startDaemon(&c, log)
 	if err != nil {
 		return err
 	}
-	tc := &trayCore{d: d, updates: make(chan tray.State, 4)}
-	d.svc.OnActivity = func(busy bool) { tc.set(func(s *tray.State) { s.Busy = busy }) }
+	tc.d = d
 	d.watch(func(l protocol.CardsList) {
 		exp := expiring(d.tokens, l)
 		tc.set(func(s *tray.State) { s.Readers, s.Expiring = l.Readers, exp })
@@ -70,13 +71,13 @@ func (t *trayCore) set(f func(*tray.State)) {
 }
 
 func (t *trayCore) Version() string                { return version() }
-func (t *trayCore) Sites() []string                { return t.d.svc.Sites.List() }
-func (t *trayCore) RemoveSite(origin string) error { return t.d.svc.Sites.Remove(origin) }
-func (t *trayCore) SitesLocked() bool              { return t.d.svc.Sites.Policy().Locked }
+func (t *trayCore) Sites() []string                { return t.d.svc.Sites().List() }
+func (t *trayCore) RemoveSite(origin string) error { return t.d.svc.Sites().Remove(origin) }
+func (t *trayCore) SitesLocked() bool              { return t.d.svc.Sites().Policy().Locked }
 func (t *trayCore) Autostart() bool                { return desktop.AutostartEnabled(desktop.Options{}) }
 
 func (t *trayCore) SetAutostart(on bool) error {
-	if t.d.svc.Sites.Policy().Locked {
+	if t.d.svc.Sites().Policy().Locked {
 		return nil
 	}
 	_, err := desktop.SetAutostart(desktop.Options{}, on)

@@ -18,7 +18,7 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 	if c.Origin == "" {
 		return protocol.Errorf(protocol.CodeOriginDenied, "the request carries no origin")
 	}
-	switch s.Sites.Check(c.Origin) {
+	switch s.cfg.Sites.Check(c.Origin) {
 	case sites.Allowed:
 		return nil
 	case sites.Refused:
@@ -29,7 +29,7 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		return err
 	}
 	defer release()
-	err = s.Prompter.Confirm(ctx, pin.Prompt{
+	err = s.cfg.Prompter.Confirm(ctx, pin.Prompt{
 		Title: "Allow this site to use your smart card?",
 		Description: fmt.Sprintf("%s wants to use cardbridge.\n\n"+
 			"If you allow it, the site can see your card readers, card numbers and public keys, "+
@@ -40,10 +40,10 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 	})
 	switch {
 	case err == nil:
-		if err := s.Sites.Allow(c.Origin); err != nil {
-			s.Log.Warn("could not save an allowed site", zap.String("origin", c.Origin), zap.Error(err))
+		if err := s.cfg.Sites.Allow(c.Origin); err != nil {
+			s.cfg.Log.Warn("could not save an allowed site", zap.String("origin", c.Origin), zap.Error(err))
 		}
-		s.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
+		s.cfg.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
 		return nil
 	case isRefusal(err):
 		return protocol.Errorf(protocol.CodeOriginDenied, "the user did not allow %s", c.Origin)

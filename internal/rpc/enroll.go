@@ -105,7 +105,7 @@ func (s *Service) certificatesInstall(ctx context.Context, c Caller, params json
 	defer release()
 	// A certificate for no key on the card is refused before any dialog.
 	var k token.KeyInfo
-	err = s.Tokens.Do(ctx, reader.Card.Serial, nil, func(sess *token.Session) (err error) {
+	err = s.cfg.Tokens.Do(ctx, reader.Card.Serial, nil, func(sess *token.Session) (err error) {
 		k, err = sess.MatchKey(cert.PublicKey)
 		return err
 	})
@@ -138,7 +138,7 @@ func (s *Service) certificatesList(ctx context.Context, c Caller, params json.Ra
 	}
 	var stored []token.StoredCertificate
 	var keys []token.KeyInfo
-	err := s.Tokens.Do(ctx, p.Card, nil, func(sess *token.Session) (err error) {
+	err := s.cfg.Tokens.Do(ctx, p.Card, nil, func(sess *token.Session) (err error) {
 		if stored, err = sess.Certificates(); err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessa
 			cert = fmt.Sprintf("Its certificate for %q is deleted too.", pc.Subject.CommonName)
 		}
 	}
-	err = s.Prompter.Confirm(ctx, pin.Prompt{
+	err = s.cfg.Prompter.Confirm(ctx, pin.Prompt{
 		Title: "Delete a key from your card?",
 		Description: fmt.Sprintf("%s wants to DELETE the key %q (%s, id %s) from card %s.\n%s\n\nThis cannot be undone.",
 			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), protocol.GroupSerial(reader.Card.Serial), cert),
@@ -240,7 +240,7 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 // it too, with a caller naming the command.
 func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
 	origin := c.Origin
-	password, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+	password, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: password of a certificate file",
 		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, protocol.GroupSerial(serial)),
 		Label:       "Password:",

@@ -18,12 +18,9 @@ func (s *Service) eventsSubscribe(ctx context.Context, c Caller, params json.Raw
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "this transport cannot carry notifications")
 	}
 	s.mu.Lock()
-	if s.subs == nil {
-		s.subs = map[*Notifier]bool{}
-	}
 	s.subs[c.Notifier] = true
 	s.mu.Unlock()
-	list := CardsList(s.Tokens)
+	list := CardsList(s.cfg.Tokens)
 	// What this subscriber was told is where the next poll compares from,
 	// should polling have been idle until now.
 	b, _ := json.Marshal(list)
@@ -64,8 +61,8 @@ func (s *Service) Watch(ctx context.Context, interval time.Duration, onChange fu
 			prev = s.told
 			s.mu.Unlock()
 		}
-		s.Tokens.Refresh()
-		list := CardsList(s.Tokens)
+		s.cfg.Tokens.Refresh()
+		list := CardsList(s.cfg.Tokens)
 		cur, _ := json.Marshal(list)
 		if string(cur) != string(prev) {
 			if prev != nil {
@@ -92,13 +89,13 @@ func (s *Service) hasSubscribers() bool {
 
 func (s *Service) publish(list protocol.CardsList) {
 	s.mu.Lock()
-	var targets []func(any)
+	var targets []*Notifier
 	for n := range s.subs {
-		targets = append(targets, n.Send)
+		targets = append(targets, n)
 	}
 	s.mu.Unlock()
-	n := protocol.Notification{JSONRPC: "2.0", Method: protocol.NotifyCardsChanged, Params: list}
-	for _, notify := range targets {
-		go notify(n)
+	msg := protocol.Notification{JSONRPC: "2.0", Method: protocol.NotifyCardsChanged, Params: list}
+	for _, n := range targets {
+		n.notify(msg)
 	}
 }

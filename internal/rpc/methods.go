@@ -19,14 +19,14 @@ func (s *Service) systemInfo(ctx context.Context, c Caller, params json.RawMessa
 	if err := protocol.DecodeParams(params, &struct{}{}); err != nil {
 		return nil, err
 	}
-	return protocol.SystemInfo{Name: "cardbridge", Version: s.Version, Protocol: protocol.Version, Methods: Methods()}, nil
+	return protocol.SystemInfo{Name: "cardbridge", Version: s.cfg.Version, Protocol: protocol.Version, Methods: Methods()}, nil
 }
 
 func (s *Service) cardsList(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
 	if err := protocol.DecodeParams(params, &struct{}{}); err != nil {
 		return nil, err
 	}
-	return CardsList(s.Tokens), nil
+	return CardsList(s.cfg.Tokens), nil
 }
 
 // CardsList is the wire form of what the token layer sees. The tray and
@@ -52,7 +52,7 @@ func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage
 	if err := protocol.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	keys, err := s.Tokens.Keys(ctx, p.Card)
+	keys, err := s.cfg.Tokens.Keys(ctx, p.Card)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 		// that cannot be made takes its fresh key with it.
 		if pemCSR, err = csr.Create(sess.Signer(k), req); err != nil {
 			if derr := sess.DeleteKey(k.ID); derr != nil {
-				s.Log.Warn("could not remove a key whose request failed", zap.String("key_id", k.IDHex()), zap.Error(derr))
+				s.cfg.Log.Warn("could not remove a key whose request failed", zap.String("key_id", k.IDHex()), zap.Error(derr))
 			}
 		}
 		return err
@@ -169,7 +169,7 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	if err := token.CheckKeyFits(k, alg); err != nil {
 		return nil, err
 	}
-	if err := s.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
+	if err := s.cfg.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
 		return nil, err
 	}
 	what := fmt.Sprintf("sign 1 document with your key %q (%s).", k.Label, alg.Name)
@@ -236,10 +236,10 @@ func (s *Service) findKey(ctx context.Context, card, keyID string) (token.Reader
 	if err != nil || len(id) == 0 || len(id) > 255 {
 		return token.Reader{}, token.KeyInfo{}, protocol.Errorf(protocol.CodeInvalidParams, "keyId must be the key's CKA_ID in hex")
 	}
-	reader, err := s.Tokens.CardInfo(card)
+	reader, err := s.cfg.Tokens.CardInfo(card)
 	if err != nil {
 		return token.Reader{}, token.KeyInfo{}, err
 	}
-	k, err := s.Tokens.Key(ctx, reader.Card.Serial, id)
+	k, err := s.cfg.Tokens.Key(ctx, reader.Card.Serial, id)
 	return reader, k, err
 }

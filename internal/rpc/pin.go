@@ -46,7 +46,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	defer release()
 	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
 	st := r.Card.PIN
-	oldPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+	oldPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: change PIN",
 		Description: fmt.Sprintf("%s wants to change the PIN of %s.\n\nEnter the current PIN.", c.Origin, card),
 		Label:       "Current PIN:", Warning: retryWarning(st),
@@ -54,7 +54,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	if err != nil {
 		return err
 	}
-	newPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: change PIN",
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, st.MinLength, st.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
@@ -62,7 +62,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	if err != nil {
 		return err
 	}
-	return s.Tokens.ChangePIN(ctx, r.Card.Serial, oldPIN, newPIN)
+	return s.cfg.Tokens.ChangePIN(ctx, r.Card.Serial, oldPIN, newPIN)
 }
 
 // UnblockPIN asks for the PUK (the card's security officer PIN) and a new
@@ -78,7 +78,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 	if r.Card.PIN.Locked {
 		state = "The PIN is locked."
 	}
-	puk, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+	puk, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: unblock PIN",
 		Description: fmt.Sprintf("%s wants to unblock the PIN of %s.\n%s\n\nEnter the PUK (the card's security officer PIN). Wrong PUKs lock the card for good.", c.Origin, card, state),
 		Label:       "PUK:",
@@ -86,7 +86,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 	if err != nil {
 		return err
 	}
-	newPIN, err := s.Prompter.GetPIN(ctx, pin.Prompt{
+	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: unblock PIN",
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, r.Card.PIN.MinLength, r.Card.PIN.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
@@ -94,5 +94,5 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 	if err != nil {
 		return err
 	}
-	return s.Tokens.UnblockPIN(ctx, r.Card.Serial, puk, newPIN)
+	return s.cfg.Tokens.UnblockPIN(ctx, r.Card.Serial, puk, newPIN)
 }

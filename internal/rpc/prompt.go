@@ -18,15 +18,15 @@ import (
 // operation in flight.
 func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn func(*token.Session) error) error {
 	login := func(ctx context.Context, info token.LoginInfo) (string, error) {
-		return s.Prompter.GetPIN(ctx, pinPrompt(c.Origin, what, info))
+		return s.cfg.Prompter.GetPIN(ctx, pinPrompt(c.Origin, what, info))
 	}
-	return s.Tokens.Do(ctx, serial, login, fn)
+	return s.cfg.Tokens.Do(ctx, serial, login, fn)
 }
 
 // prestart starts the dialog program ahead of a prompt when the Prompter
 // can; stop must always be called.
 func (s *Service) prestart(ctx context.Context) (_ context.Context, stop func()) {
-	if ps, ok := s.Prompter.(pin.Prestarter); ok {
+	if ps, ok := s.cfg.Prompter.(pin.Prestarter); ok {
 		return ps.Prestart(ctx)
 	}
 	return ctx, func() {}
@@ -65,7 +65,7 @@ func (s *Service) claimCard(c Caller, card string) (token.Reader, func(), error)
 	if err != nil {
 		return token.Reader{}, nil, err
 	}
-	r, err := s.Tokens.CardInfo(card)
+	r, err := s.cfg.Tokens.CardInfo(card)
 	if err != nil {
 		release()
 		return token.Reader{}, nil, err

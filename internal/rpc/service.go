@@ -34,26 +34,88 @@ type Caller struct {
 	Notifier *Notifier
 }
 
-// Notifier pushes notifications to one connection; its pointer is the
-// connection's identity for subscriptions.
-type Notifier struct{ Send func(any) }
+// Notifier pushes notifications to one connection, in the order they were
+// made; its pointer is the connection's identity for subscriptions.
+type Notifier struct {
+	Send func(any)
 
-// Service runs methods. Its fields must be set before the first request.
-type Service struct {
+	mu      sync.Mutex
+	queue   []any
+	sending bool
+}
+
+// maxQueued bounds the notifications waiting for a slow connection. Each
+// cards.changed carries the whole state, so the oldest can go.
+const maxQueued = 8
+
+// notify queues v. One goroutine per connection sends, so a slow page
+// holds up only itself, and its notifications arrive in order.
+func (n *Notifier) notify(v any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.queue) == maxQueued {
+		n.queue = n.queue[1:]
+	}
+	n.queue = append(n.queue, v)
+	if n.sending {
+		return
+	}
+	n.sending = true
+	go func() {
+		for {
+			n.mu.Lock()
+			if len(n.queue) == 0 {
+				n.sending = false
+				n.mu.Unlock()
+				return
+			}
+			v := n.queue[0]
+			n.queue = n.queue[1:]
+			n.mu.Unlock()
+			n.Send(v)
+		}
+	}()
+}
+
+// Config is what a Service works with. New takes it whole, so that
+// nothing changes once requests are served.
+type Config struct {
 	Tokens   *token.Manager
 	Prompter pin.Prompter
 	Sites    *sites.Store
 	Log      *zap.Logger
 	Version  string
 	// OnActivity, when set, hears whether any dialog or card operation
-	// that needed one is under way (the tray's busy icon).
+	// that needed one is under way (the tray's busy icon). It is called
+	// in order, from the request's goroutine, and must not block.
 	OnActivity func(busy bool)
+}
+
+// Service runs methods.
+type Service struct {
+	cfg Config
 
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
 	subs    map[*Notifier]bool
 	told    []byte // the readers as last given to a new subscriber
+
+	// actMu orders OnActivity calls: each says what is true when it is
+	// made, so the last one always matches the state.
+	actMu sync.Mutex
+	busy  bool
 }
+
+// New returns a Service ready to serve.
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Service{cfg: cfg, prompts: map[string]bool{}, subs: map[*Notifier]bool{}}
+}
+
+// Sites is the store of the sites the user allowed.
+func (s *Service) Sites() *sites.Store { return s.cfg.Sites }
 
 type handler struct {
 	// consent: the caller's origin must be allowed before this runs.
@@ -127,7 +189,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	if tm != nil && (tm.Card() > 0 || tm.PIN() > 0) {
 		fields = append(fields, zap.Duration("pin_dialog", tm.PIN()), zap.Duration("login", tm.Login()), zap.Duration("card", tm.Card()))
 	}
-	s.Log.Log(level, "request", fields...)
+	s.cfg.Log.Log(level, "request", fields...)
 	if req.IsNotification() {
 		return nil
 	}
@@ -163,24 +225,34 @@ func Truncate(s string, n int) string {
 // needs one gets busy rather than a stack of dialogs.
 func (s *Service) gate(origin string) (release func(), err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.prompts == nil {
-		s.prompts = map[string]bool{}
-	}
 	if s.prompts[origin] {
+		s.mu.Unlock()
 		return nil, protocol.Errorf(protocol.CodeBusy, "a cardbridge dialog for %s is already open", origin)
 	}
 	s.prompts[origin] = true
-	if len(s.prompts) == 1 && s.OnActivity != nil {
-		go s.OnActivity(true)
-	}
+	s.mu.Unlock()
+	s.activity()
 	return func() {
 		s.mu.Lock()
 		delete(s.prompts, origin)
-		idle := len(s.prompts) == 0
 		s.mu.Unlock()
-		if idle && s.OnActivity != nil {
-			go s.OnActivity(false)
-		}
+		s.activity()
 	}, nil
+}
+
+// activity tells OnActivity whether any dialog or card operation is under
+// way now, if that changed since it was last told.
+func (s *Service) activity() {
+	if s.cfg.OnActivity == nil {
+		return
+	}
+	s.actMu.Lock()
+	defer s.actMu.Unlock()
+	s.mu.Lock()
+	busy := len(s.prompts) > 0
+	s.mu.Unlock()
+	if busy != s.busy {
+		s.busy = busy
+		s.cfg.OnActivity(busy)
+	}
 }

@@ -16,7 +16,7 @@ import (
 // failed one and any other method an info line; none carries params.
 func TestAuditLevels(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	s := &Service{Log: zap.New(core)}
+	s := New(Config{Log: zap.New(core)})
 	c := Caller{Origin: "https://portal.example", Via: "websocket"}
 	for _, r := range []struct {
 		method, params string

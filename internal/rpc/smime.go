@@ -17,7 +17,7 @@ import (
 
 // cardCerts reads the card's keys and CA certificates without a PIN.
 func (s *Service) cardCerts(ctx context.Context, serial string) (keys []token.KeyInfo, cas []*x509.Certificate, err error) {
-	err = s.Tokens.Do(ctx, serial, nil, func(sess *token.Session) error {
+	err = s.cfg.Tokens.Do(ctx, serial, nil, func(sess *token.Session) error {
 		if keys, err = sess.Keys(); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 	if err := token.CheckKeyFits(k, alg); err != nil {
 		return nil, err
 	}
-	if err := s.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
+	if err := s.cfg.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
 		return nil, err
 	}
 	cert, err := signingCert(k)
@@ -182,7 +182,7 @@ func (s *Service) smimeSign(ctx context.Context, c Caller, params json.RawMessag
 		return nil, err
 	}
 	alg := defaultAlgorithm(k, crypto.SHA256)
-	if err := s.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
+	if err := s.cfg.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
 		return nil, err
 	}
 	sum := msg.Summarize()

@@ -405,8 +405,20 @@ func TestCardRemovedMidSession(t *testing.T) {
 	if err2 != nil {
 		t.Fatal(err2)
 	}
+	// Modules are re-initialised at most once a second to see new
+	// software tokens, so the card may take that long to show.
 	var gen2 protocol.KeysGenerateResult
-	c.mustCall("keys.generate", map[string]any{"card": tok2.Serial, "algorithm": "EC-P256"}, &gen2)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		err := c.call("keys.generate", map[string]any{"card": tok2.Serial, "algorithm": "EC-P256"}, &gen2)
+		if err == nil {
+			break
+		}
+		if err.Code != protocol.CodeCardNotPresent || time.Now().After(deadline) {
+			t.Fatalf("keys.generate on the new card: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	c.mustCall("sign", map[string]any{"card": tok2.Serial, "keyId": gen2.KeyID, "algorithm": "ECDSA-SHA256", "digest": digestFor(crypto.SHA256, "x")}, nil)
 }
 

@@ -81,7 +81,7 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 		core, d.logs = observer.New(zapcore.InfoLevel)
 		log = zap.New(zapcore.NewTee(log.Core(), core))
 	}
-	svc := &rpc.Service{Tokens: m, Prompter: p, Sites: store, Log: log, Version: "test"}
+	svc := rpc.New(rpc.Config{Tokens: m, Prompter: p, Sites: store, Log: log, Version: "test"})
 	d.svc = svc
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {

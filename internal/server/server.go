@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,12 +67,11 @@ func Listen(addr string) (net.Listener, error) {
 
 // Server serves the API on one listener.
 type Server struct {
-	svc   *rpc.Service
-	log   *zap.Logger
-	port  int
-	http  *http.Server
-	up    websocket.Upgrader
-	conns atomic.Int64
+	svc  *rpc.Service
+	log  *zap.Logger
+	port int
+	http *http.Server
+	up   websocket.Upgrader
 }
 
 // New returns a server for the API on ln.
@@ -121,15 +118,5 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	s.log.Debug("connected", zap.String("origin", origin))
-	s.conns.Add(1)
 	serveFrames(r.Context(), newWSFrames(ws), s.svc, rpc.Caller{Origin: origin, Via: "websocket"}, s.log)
-	if s.conns.Add(-1) == 0 {
-		// The last page left: give the memory of a burst back to the
-		// system soon, rather than whenever the scavenger gets to it.
-		time.AfterFunc(2*time.Second, func() {
-			if s.conns.Load() == 0 {
-				debug.FreeOSMemory()
-			}
-		})
-	}
 }

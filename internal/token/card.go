@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/miekg/pkcs11"
@@ -55,8 +54,8 @@ func pinState(ti *pkcs11.TokenInfo) PINState {
 // Readers lists every reader of every module and the card in it.
 func (m *Manager) Readers() []Reader {
 	var out []Reader
-	for _, s := range m.scan(true) {
-		r := Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name}
+	for _, s := range m.scan() {
+		r := Reader{Name: s.reader(), Module: s.mod.name}
 		if s.token != nil {
 			c := m.card(s)
 			r.Card = &c
@@ -73,16 +72,16 @@ func (m *Manager) CardInfo(serial string) (Reader, error) {
 		return Reader{}, err
 	}
 	c := m.card(s)
-	return Reader{Name: strings.TrimSpace(s.info.SlotDescription), Module: s.mod.name, Card: &c}, nil
+	return Reader{Name: s.reader(), Module: s.mod.name, Card: &c}, nil
 }
 
 func (m *Manager) card(s slot) Card {
 	ti := s.token
 	return Card{
 		Serial:       s.serial(),
-		Label:        strings.TrimSpace(ti.Label),
-		Manufacturer: strings.TrimSpace(ti.ManufacturerID),
-		Model:        strings.TrimSpace(ti.Model),
+		Label:        clean(ti.Label),
+		Manufacturer: clean(ti.ManufacturerID),
+		Model:        clean(ti.Model),
 		PIN:          pinState(ti),
 		Algorithms:   m.algorithms(s),
 	}
@@ -109,7 +108,8 @@ type conn struct {
 	p        *pkcs11.Ctx
 	sh       pkcs11.SessionHandle
 	loggedIn bool
-	wrote    bool // token objects were (or may have been) created or destroyed
+	wrote    bool   // token objects were (or may have been) created or destroyed
+	pin      string // for keys that need a login before every use; see contextLogin
 }
 
 // credential is what askPIN collected before the card is taken.
@@ -136,7 +136,7 @@ func (m *Manager) askPIN(ctx context.Context, s slot, fn LoginFunc) (credential,
 	if ti.Flags&pkcs11.CKF_LOGIN_REQUIRED == 0 {
 		return credential{}, nil
 	}
-	info := LoginInfo{Reader: strings.TrimSpace(s.info.SlotDescription), Serial: s.serial(), Label: strings.TrimSpace(ti.Label), PIN: st}
+	info := LoginInfo{Reader: s.reader(), Serial: s.serial(), Label: clean(ti.Label), PIN: st}
 	pin, err := fn(ctx, info)
 	if err != nil {
 		return credential{}, err
@@ -171,7 +171,28 @@ func (c *conn) login(ctx context.Context, cred credential) error {
 	switch {
 	case err == nil, isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN):
 		c.loggedIn = true
+		c.pin = cred.pin
 		return nil
 	}
 	return fmt.Errorf("log in to %s: %w", c.slot.serial(), c.pinError(err, false))
+}
+
+// alwaysAuthenticate reports whether the private key h needs the PIN again
+// before every operation (CKA_ALWAYS_AUTHENTICATE: PIV slot 9c and most
+// qualified-signature keys).
+func (c *conn) alwaysAuthenticate(h pkcs11.ObjectHandle) bool {
+	a, err := c.attrs(h, pkcs11.CKA_ALWAYS_AUTHENTICATE)
+	return err == nil && len(a[pkcs11.CKA_ALWAYS_AUTHENTICATE]) > 0 && a[pkcs11.CKA_ALWAYS_AUTHENTICATE][0] != 0
+}
+
+// contextLogin presents the PIN the user typed for this request once more,
+// as CKU_CONTEXT_SPECIFIC, right after the operation's Init. The user was
+// told in the dialog that it would be presented for each signature. On a
+// PIN-pad reader the reader asks each time.
+func (c *conn) contextLogin() error {
+	err := c.p.Login(c.sh, pkcs11.CKU_CONTEXT_SPECIFIC, c.pin)
+	if err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		return fmt.Errorf("log in to %s for this key: %w", c.slot.serial(), c.pinError(err, false))
+	}
+	return nil
 }

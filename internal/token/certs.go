@@ -251,7 +251,10 @@ func (s *Session) ImportKey(priv crypto.PrivateKey, cert *x509.Certificate, chai
 			return KeyInfo{}, fmt.Errorf("ec key: %w", ErrUnsupported)
 		}
 		point, _ := asn1.Marshal(ecdh.Bytes())
-		scalar := k.D.FillBytes(make([]byte, (k.Curve.Params().BitSize+7)/8))
+		scalar, err := k.Bytes()
+		if err != nil {
+			return KeyInfo{}, fmt.Errorf("ec key: %w", ErrUnsupported)
+		}
 		privT = append(privT,
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
 			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true),

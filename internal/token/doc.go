@@ -2,10 +2,43 @@
 // modules, finds cards by their serial number (the "card number" users see),
 // generates keys on them, and signs with them.
 //
-// # Sessions and login
+// # One model
 //
 // The rules below come from the PKCS#11 specification and from what real
-// modules do; every function in this package keeps them.
+// modules do; every function in this package keeps them. There are three
+// kinds of state, each with one mechanism:
+//
+//   - One mutex per card. Every session on a card holds it, from
+//     C_OpenSession to C_CloseSession: a smart card does one thing at a
+//     time, and login state belongs to the token and the process, not to a
+//     session (a second C_Login gives CKR_USER_ALREADY_LOGGED_IN, which
+//     counts as success, and one C_Logout ends the login for every
+//     session). An operation that logs in always logs out before it
+//     releases the card, so no login outlives the request that asked for
+//     it, no other site can ride on it, and a second site's wrong PIN can
+//     never pass as "already logged in". A batch is signed in one session,
+//     one signature after the other.
+//
+//   - One scan cache (every slot of every module) and one key-list cache
+//     (per card), each loaded by one caller while the others wait for its
+//     result (single flight). A scan is reused for 250 ms and a key list
+//     for a second: pages poll, and on a real reader each read is PC/SC
+//     traffic. A login drops the scan (the PIN counters changed); a write
+//     or a failure drops the scan and the card's key list; a load that
+//     started before a drop is never served after it. The PIN state that
+//     decides a login is always read fresh.
+//
+//   - One read-write lock per module, held for reading by every call into
+//     it and for writing while it is re-initialised: C_Finalize invalidates
+//     every session and handle. Some modules, SoftHSM2 among them, only
+//     notice new tokens in C_Initialize. A module is re-initialised when its
+//     slots answer with errors, when a card is asked for that is not present
+//     and the module has no removable slots, and every 2 s by the poller
+//     between operations on such a module, but never more than once a
+//     second whatever asks, so a page polling for a missing card cannot
+//     make a module start over on every request.
+//
+// And the addressing rules:
 //
 //   - A card is addressed by its token serial, never by slot ID: slot IDs
 //     change when a card is reinserted (SoftHSM2 even renumbers a slot when
@@ -14,24 +47,12 @@
 //   - A key is addressed by CKA_ID, never by object handle: handles live only
 //     as long as the session that found them.
 //
-//   - Login state belongs to the token and the process, not to a session. A
-//     second C_Login gives CKR_USER_ALREADY_LOGGED_IN, which counts as success,
-//     and one C_Logout ends the login for every session of the process. So
-//     every operation that logs in or writes holds the card's mutex, and one
-//     that logs in always logs out before it releases the card. No login
-//     outlives the operation that asked for it, so no other site can ride on
-//     it (and a second site's wrong PIN can never pass as "already logged
-//     in"). Reads that need no login (listing keys) skip the mutex on modules
-//     that compute in parallel, and take it on every other module.
-//
-//   - A batch of signatures runs in several sessions of the same login when
-//     the module computes in parallel. No PKCS#11 flag tells that, so it is
-//     decided by the module's manufacturer: SoftHSM2 does; smart cards, and
-//     every module not known to, are used one operation at a time.
-//
 //   - Each operation opens its own session and closes it at the end. Opening
 //     a session is cheap, and a card that was removed and reinserted needs no
 //     repair: the next operation simply finds it again.
+//
+//   - A Session is valid only inside Manager.Do. Afterwards it, and any
+//     Signer taken from it, answer ErrSessionClosed.
 //
 //   - Private keys may be invisible before login. Whether a key exists is
 //     decided from its public key or certificate object, before any PIN is
@@ -43,16 +64,9 @@
 //   - A PIN outside the token's length limits is refused before C_Login so no
 //     retry is used, and a refused PIN is never retried by this package.
 //
-//   - Some modules, SoftHSM2 among them, only notice new tokens in
-//     C_Initialize. When a serial cannot be found, or a slot reports an error,
-//     the module is re-initialised, under a lock that waits for operations in
-//     flight; callers that race for it share one re-initialisation.
-//
-//   - A scan of the slots is reused for 250 ms and a card's key list for a
-//     second: pages poll, and on a real reader each is PC/SC traffic. Both
-//     are dropped at once when a module is re-initialised or when an
-//     exclusive operation on a card ends or any operation fails. The PIN
-//     state that decides a login is always read fresh.
+//   - A key with CKA_ALWAYS_AUTHENTICATE gets a CKU_CONTEXT_SPECIFIC login
+//     after each C_SignInit, with the PIN the user typed once for the
+//     request. The PIN lives only in that request's session state.
 //
 // Every CKR_* code is turned into a typed error in exactly one place,
 // mapError in errors.go.

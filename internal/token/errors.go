@@ -45,13 +45,9 @@ func (e *PINIncorrectError) Error() string {
 	return "pin incorrect"
 }
 
-// ckrPINIncorrect and friends let callers outside this package, such as the
-// tests' fault seam, name codes without importing pkcs11.
-const (
-	CKRPINIncorrect  = pkcs11.CKR_PIN_INCORRECT
-	CKRPINLocked     = pkcs11.CKR_PIN_LOCKED
-	CKRDeviceRemoved = pkcs11.CKR_DEVICE_REMOVED
-)
+// CKRPINLocked lets the tests' fault seam (Options.LoginFault) name the
+// code without importing pkcs11.
+const CKRPINLocked = pkcs11.CKR_PIN_LOCKED
 
 // mapError is the one place that turns CKR_* codes into typed errors. Errors
 // that are not PKCS#11 errors pass through unchanged.

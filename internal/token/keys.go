@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -88,63 +87,31 @@ func fitsKeySize(mi pkcs11.MechanismInfo, bits int) bool {
 // Keys lists the key pairs on the card. It needs no PIN.
 //
 // The list is kept for keysTTL: on a real card it takes many APDUs, and
-// pages poll it. Any exclusive operation on the card (a login or a write)
-// and any re-initialisation of its module drop it at once, so only another
-// application's changes can take up to keysTTL to show.
+// pages poll it. A write on the card, a failure, and a re-initialisation of
+// its module drop it at once, so only another application's changes can
+// take up to keysTTL to show.
 func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
 	s, err := m.find(serial)
 	if err != nil {
 		return nil, fmt.Errorf("list keys on %s: %w", serialOrAny(serial), err)
 	}
-	key, gen := s.key(), s.mod.gen.Load()
-	fresh := func() ([]KeyInfo, uint64, bool) {
-		m.mu.Lock()
-		e, ok := m.keysCache[key]
-		changes := m.changes[key]
-		m.mu.Unlock()
-		return e.keys, changes, ok && e.gen == gen && e.changes == changes && time.Since(e.at) < keysTTL
-	}
-	if keys, _, ok := fresh(); ok {
-		return keys, nil
-	}
-	m.mu.Lock()
-	flight, ok := m.keysFlight[key]
-	if !ok {
-		flight = &sync.Mutex{}
-		m.keysFlight[key] = flight
-	}
-	m.mu.Unlock()
-	flight.Lock()
-	defer flight.Unlock()
-	keys, changes, ok := fresh()
-	if ok {
-		return keys, nil // another reader just read them
-	}
-	err = m.do(ctx, s.serial(), false, func(c *conn) error {
-		var err error
-		keys, err = c.keys()
-		return err
+	keys, err := m.keys.get(s.key(), func() (keys []KeyInfo, err error) {
+		// The load is shared with other callers: one page going away
+		// must not fail the others' reads.
+		err = m.do(context.WithoutCancel(ctx), s.serial(), func(c *conn) error {
+			keys, err = c.keys()
+			return err
+		})
+		return keys, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list keys on %s: %w", serialOrAny(serial), err)
 	}
-	m.mu.Lock()
-	m.keysCache[key] = keysEntry{at: time.Now(), gen: gen, changes: changes, keys: keys}
-	m.mu.Unlock()
 	return keys, nil
 }
 
 // keysTTL is how long a key list is reused; see Keys.
 const keysTTL = time.Second
-
-// keysEntry is a cached key list and what it was read after: the
-// module's re-initialisations and the card's exclusive operations.
-type keysEntry struct {
-	at      time.Time
-	gen     uint64
-	changes uint64
-	keys    []KeyInfo
-}
 
 // Key returns one key pair by CKA_ID, or ErrNotFound.
 func (m *Manager) Key(ctx context.Context, serial string, id []byte) (KeyInfo, error) {

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"github.com/miekg/pkcs11"
 	"math/big"
-	"runtime"
-	"slices"
 	"testing"
 )
 
@@ -156,31 +154,3 @@ func mechInfo(v struct{ MinKeySize, MaxKeySize, Flags uint }) (mi mechanismInfo)
 }
 
 type mechanismInfo = pkcs11.MechanismInfo
-
-func TestSignSessionsAndHeadroom(t *testing.T) {
-	if n := SignSessions(); n < 1 || n > maxParallel || n > cpus {
-		t.Fatalf("SignSessions() = %d with %d CPUs", n, cpus)
-	}
-	if userProcs {
-		t.Skip("GOMAXPROCS is set; headroom is left alone")
-	}
-	// Two batches at once: each adds its sessions, and the default comes
-	// back when both are done.
-	var inner []int
-	withHeadroom(2, func() {
-		inner = append(inner, runtime.GOMAXPROCS(0))
-		withHeadroom(3, func() { inner = append(inner, runtime.GOMAXPROCS(0)) })
-		inner = append(inner, runtime.GOMAXPROCS(0))
-	})
-	if want := []int{cpus + 2, cpus + 5, cpus + 2}; !slices.Equal(inner, want) {
-		t.Fatalf("GOMAXPROCS while signing = %v, want %v", inner, want)
-	}
-	if got := runtime.GOMAXPROCS(0); got != cpus {
-		t.Fatalf("GOMAXPROCS after signing = %d, want %d", got, cpus)
-	}
-	// One session gets nothing extra.
-	withHeadroom(1, func() { inner = []int{runtime.GOMAXPROCS(0)} })
-	if inner[0] != cpus {
-		t.Fatalf("GOMAXPROCS for one session = %d, want %d", inner[0], cpus)
-	}
-}

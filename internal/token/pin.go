@@ -58,7 +58,7 @@ func (m *Manager) ChangePIN(ctx context.Context, serial, oldPIN, newPIN string) 
 	if err := checkLength(newPIN, st); err != nil {
 		return fmt.Errorf("change pin of %s: new pin: %w", r.Card.Serial, err)
 	}
-	return m.do(ctx, r.Card.Serial, true, func(c *conn) error {
+	return m.do(ctx, r.Card.Serial, func(c *conn) error {
 		if err := c.p.SetPIN(c.sh, oldPIN, newPIN); err != nil {
 			return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(err, false))
 		}
@@ -76,7 +76,7 @@ func (m *Manager) UnblockPIN(ctx context.Context, serial, puk, newPIN string) er
 	if err := checkLength(newPIN, r.Card.PIN); err != nil {
 		return fmt.Errorf("unblock pin of %s: new pin: %w", r.Card.Serial, err)
 	}
-	return m.do(ctx, r.Card.Serial, true, func(c *conn) error {
+	return m.do(ctx, r.Card.Serial, func(c *conn) error {
 		if err := c.p.Login(c.sh, pkcs11.CKU_SO, puk); err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 			return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
 		}

@@ -4,23 +4,34 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
 	"slices"
-	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/pkcs11"
 )
 
+// ErrSessionClosed is returned by a Session, or a Signer taken from one,
+// that is used after its Manager.Do has returned.
+var ErrSessionClosed = errors.New("session is closed")
+
 // Session is an open, possibly logged-in session on one card. It is valid
-// only inside the callback of Manager.Do, which holds the card for it.
+// only inside the callback of Manager.Do, which holds the card for it;
+// afterwards every method returns ErrSessionClosed.
 type Session struct {
-	ctx context.Context
-	c   *conn
+	ctx    context.Context
+	c      *conn
+	closed atomic.Bool
+}
+
+func (s *Session) check() error {
+	if s.closed.Load() {
+		return ErrSessionClosed
+	}
+	return s.ctx.Err()
 }
 
 // Do runs fn on the card with the given serial ("" for the only card
@@ -43,7 +54,7 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 	}
 	// The same card, found again by its serial: it may have moved while
 	// the user was typing.
-	return m.do(ctx, s.serial(), true, func(c *conn) error {
+	return m.do(ctx, s.serial(), func(c *conn) error {
 		t0 := time.Now()
 		err := c.login(ctx, cred)
 		if cred.needed {
@@ -53,21 +64,94 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 			return err
 		}
 		defer tm.since(phaseCard, t0)
-		return fn(&Session{ctx: ctx, c: c})
+		sess := &Session{ctx: ctx, c: c}
+		defer sess.closed.Store(true)
+		return fn(sess)
 	})
 }
 
-// Card describes the card the session is on.
-func (s *Session) Card() Card { return s.c.m.card(s.c.slot) }
+// do runs fn with a fresh read-write session on the card, holding the
+// card's lock. Failures of a card that has gone become ErrCardRemoved.
+func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error) error {
+	s, err := m.find(serial)
+	if err != nil {
+		return err
+	}
+	lock := m.cardLock(s)
+	lock.Lock()
+	defer lock.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCancelled, err)
+	}
+	s.mod.rw.RLock()
+	defer s.mod.rw.RUnlock()
+	if s.mod.gen.Load() != s.gen {
+		// Re-initialised since the scan: slot IDs may have changed.
+		s.mod.rw.RUnlock()
+		s, err = m.find(serial)
+		s.mod.rw.RLock()
+		if err != nil {
+			return err
+		}
+	}
+	p := s.mod.ctx
+	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		m.dropCard(s)
+		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
+	}
+	c := &conn{m: m, slot: s, p: p, sh: sh}
+	err = fn(c)
+	if c.loggedIn {
+		p.Logout(sh)
+	}
+	p.CloseSession(sh)
+	// A login changes what the token info says (PIN counters); a write,
+	// or a failure, which may mean the card went, changes its objects.
+	if c.loggedIn || c.wrote || err != nil {
+		m.scans.dropAll()
+	}
+	if c.wrote || err != nil {
+		m.keys.drop(s.key())
+	}
+	if err != nil {
+		return m.gone(s, err)
+	}
+	return nil
+}
 
-// Reader names the reader the card is in.
-func (s *Session) Reader() string { return strings.TrimSpace(s.c.slot.info.SlotDescription) }
+// dropCard forgets what was read from the card in s.
+func (m *Manager) dropCard(s slot) {
+	m.scans.dropAll()
+	m.keys.drop(s.key())
+}
+
+// gone re-labels err as ErrCardRemoved when the card has left its slot,
+// whatever code the module chose to report that with.
+func (m *Manager) gone(s slot, err error) error {
+	if errors.Is(err, ErrCardRemoved) {
+		return err
+	}
+	ti, terr := s.mod.ctx.GetTokenInfo(s.id)
+	if terr != nil || clean(ti.SerialNumber) != s.serial() {
+		return fmt.Errorf("%w: %w", ErrCardRemoved, err)
+	}
+	return err
+}
 
 // Keys lists the key pairs on the card.
-func (s *Session) Keys() ([]KeyInfo, error) { return s.c.keys() }
+func (s *Session) Keys() ([]KeyInfo, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s.c.keys()
+}
 
 // GenerateKey creates a key pair on the card.
 func (s *Session) GenerateKey(alg KeyAlgorithm, label string) (KeyInfo, error) {
+	if err := s.check(); err != nil {
+		return KeyInfo{}, err
+	}
 	if !slices.Contains(s.c.m.algorithms(s.c.slot), alg.Name) {
 		return KeyInfo{}, fmt.Errorf("generate %s key on %s: %w", alg.Name, s.c.slot.serial(), ErrUnsupported)
 	}
@@ -78,13 +162,16 @@ func (s *Session) GenerateKey(alg KeyAlgorithm, label string) (KeyInfo, error) {
 	return k, nil
 }
 
-// Sign signs each digest with the private key of k. ECDSA signatures come
-// back DER-encoded.
+// Sign signs each digest with the private key of k, one after the other in
+// this session. ECDSA signatures come back DER-encoded.
 func (s *Session) Sign(k KeyInfo, alg SignAlgorithm, digests [][]byte) ([][]byte, error) {
 	return s.sign(k, alg, 0, digests)
 }
 
 func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]byte) ([][]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	if err := CheckKeyFits(k, alg); err != nil {
 		return nil, err
 	}
@@ -93,135 +180,41 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 			return nil, fmt.Errorf("sign digest %d: digest is %d bytes, %s needs %d: %w", i, len(d), alg.Name, alg.Hash.Size(), ErrInvalidInput)
 		}
 	}
+	c := s.c
+	h, err := c.privateKey(k.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sign on %s: %w", c.slot.serial(), err)
+	}
+	always := c.alwaysAuthenticate(h)
 	out := make([][]byte, len(digests))
-	workers := 1
-	if s.c.slot.mod.parallel && len(digests) >= 8 {
-		workers = SignSessions()
-	}
-	if workers == 1 {
-		return out, s.signRange(s.c.sh, k, alg, saltLen, digests, out, 0, 1)
-	}
-	// The login belongs to the token, so extra sessions of this process
-	// share it; each takes every workers-th digest. All are open before
-	// any signing starts, so a failure leaves nothing running.
-	shs := []pkcs11.SessionHandle{s.c.sh}
-	for len(shs) < workers {
-		sh, err := s.c.p.OpenSession(s.c.slot.id, pkcs11.CKF_SERIAL_SESSION)
+	for i, d := range digests {
+		if err := s.check(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
+		mech, in, err := signInput(alg, d, saltLen)
 		if err != nil {
-			return nil, fmt.Errorf("open session on %s: %w", s.c.slot.serial(), mapError(err))
+			return nil, fmt.Errorf("sign digest %d: %w", i, err)
 		}
-		defer s.c.p.CloseSession(sh)
-		shs = append(shs, sh)
-	}
-	err := inParallel(shs, func(w int, sh pkcs11.SessionHandle) error {
-		return s.signRange(sh, k, alg, saltLen, digests, out, w, workers)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// inParallel runs fn once per session, each in its own goroutine, with
-// scheduling headroom (see withHeadroom), and returns the first session's
-// error, if any.
-func inParallel(shs []pkcs11.SessionHandle, fn func(w int, sh pkcs11.SessionHandle) error) error {
-	errs := make([]error, len(shs))
-	withHeadroom(len(shs), func() {
-		var wg sync.WaitGroup
-		for w, sh := range shs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[w] = fn(w, sh)
-			}()
+		if err := c.p.SignInit(c.sh, []*pkcs11.Mechanism{mech}, h); err != nil {
+			return nil, fmt.Errorf("sign digest %d on %s: %w", i, c.slot.serial(), mapError(err))
 		}
-		wg.Wait()
-	})
-	for _, err := range errs {
+		if always {
+			if err := c.contextLogin(); err != nil {
+				return nil, fmt.Errorf("sign digest %d: %w", i, err)
+			}
+		}
+		sig, err := c.p.Sign(c.sh, in)
 		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// maxParallel bounds the sessions one batch uses.
-const maxParallel = 4
-
-// cpus is the CPU count Go found at start: the machine's, a container's
-// limit, or the user's GOMAXPROCS. withHeadroom raises GOMAXPROCS above it
-// for a while.
-var cpus = runtime.GOMAXPROCS(0)
-
-// userProcs is set when the user chose GOMAXPROCS; it is then left alone.
-var userProcs = os.Getenv("GOMAXPROCS") != ""
-
-// SignSessions is how many sessions a batch uses on a module that computes
-// in parallel: one per CPU, at most maxParallel.
-func SignSessions() int { return min(cpus, maxParallel) }
-
-// headroom counts the Ps that batches signing now have added.
-var headroom struct {
-	sync.Mutex
-	extra int
-}
-
-// withHeadroom runs f, which signs in n sessions at once, with n more Ps
-// than CPUs. A signing goroutine spends nearly all its time in the
-// module's C code and comes back to Go twice per signature. When no P is
-// idle, the runtime takes the P of a goroutine in a long C call away, and
-// the goroutine queues for one on its way back: with one P per CPU that
-// cost 10–20 % of a SoftHSM2 batch, more while other requests kept the Ps
-// busy. The threads in C count against no limit, so the extra Ps only let
-// them go on at once. Only while batches run: an idle daemon keeps the
-// default, and fewer threads.
-func withHeadroom(n int, f func()) {
-	if userProcs || n < 2 {
-		f()
-		return
-	}
-	add := func(d int) {
-		headroom.Lock()
-		defer headroom.Unlock()
-		headroom.extra += d
-		runtime.GOMAXPROCS(cpus + min(headroom.extra, 4*maxParallel))
-	}
-	add(n)
-	defer add(-n)
-	f()
-}
-
-// signRange signs digests[first], digests[first+step], … into out, in
-// session sh.
-func (s *Session) signRange(sh pkcs11.SessionHandle, k KeyInfo, alg SignAlgorithm, saltLen int, digests, out [][]byte, first, stride int) error {
-	h, err := s.c.findPrivateKey(sh, k.ID)
-	if err != nil {
-		return fmt.Errorf("sign on %s: %w", s.c.slot.serial(), err)
-	}
-	for i := first; i < len(digests); i += stride {
-		if err := s.ctx.Err(); err != nil {
-			return fmt.Errorf("%w: %w", ErrCancelled, err)
-		}
-		mech, in, err := signInput(alg, digests[i], saltLen)
-		if err != nil {
-			return fmt.Errorf("sign digest %d: %w", i, err)
-		}
-		if err := s.c.p.SignInit(sh, []*pkcs11.Mechanism{mech}, h); err != nil {
-			return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
-		}
-		sig, err := s.c.p.Sign(sh, in)
-		if err != nil {
-			return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), mapError(err))
+			return nil, fmt.Errorf("sign digest %d on %s: %w", i, c.slot.serial(), mapError(err))
 		}
 		if !alg.RSA {
 			if sig, err = ecdsaDER(sig); err != nil {
-				return fmt.Errorf("sign digest %d on %s: %w", i, s.c.slot.serial(), err)
+				return nil, fmt.Errorf("sign digest %d on %s: %w", i, c.slot.serial(), err)
 			}
 		}
 		out[i] = sig
 	}
-	return nil
+	return out, nil
 }
 
 // CheckKeyFits reports ErrUnsupported when alg cannot be used with k, such
@@ -257,7 +250,8 @@ func (m *Manager) CheckMechanism(serial string, alg SignAlgorithm) error {
 	return nil
 }
 
-// Signer returns a crypto.Signer for k that signs within this session.
+// Signer returns a crypto.Signer for k that signs within this session, and
+// fails with ErrSessionClosed once Do has returned.
 func (s *Session) Signer(k KeyInfo) crypto.Signer { return &sessionSigner{s: s, k: k} }
 
 type sessionSigner struct {

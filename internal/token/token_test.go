@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cardbridge/cardbridge/internal/softhsm"
 	"github.com/cardbridge/cardbridge/internal/softhsm/softhsmtest"
@@ -274,6 +275,9 @@ func TestCardRemovedAndReinserted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Re-initialisation is rate-limited (reinitEvery), so the new token
+	// may take up to a second to show.
+	waitCard(t, m, tok2.Serial)
 	k2 := genKey(t, m, tok2, "EC-P256")
 	if _, err := m.Key(context.Background(), tok2.Serial, k2.ID); err != nil {
 		t.Fatal(err)
@@ -341,6 +345,21 @@ func TestTwoModulesAtOnce(t *testing.T) {
 	}
 	if err := m.Do(context.Background(), "", nil, func(*Session) error { return nil }); !errors.Is(err, ErrAmbiguousCard) {
 		t.Fatalf("no serial with two cards: %v", err)
+	}
+}
+
+func waitCard(t *testing.T, m *Manager, serial string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := m.find(serial)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("card %s did not show: %v", serial, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
