@@ -12,7 +12,9 @@ import (
 )
 
 // toProtocolError is the one place where typed errors become wire error
-// codes.
+// codes. The reason a page reads is the typed error's text, which says what
+// went wrong with the request; what a module or the system reported
+// (CKR_* codes, paths, program errors) goes only to the log (see Handle).
 func toProtocolError(err error) *protocol.Error {
 	if err == nil {
 		return nil
@@ -57,7 +59,7 @@ func toProtocolError(err error) *protocol.Error {
 		}
 	}
 	if errors.Is(err, pin.ErrUnavailable) {
-		return protocol.Errorf(protocol.CodeInternal, "cardbridge cannot show its PIN dialog: %v", err)
+		return protocol.Errorf(protocol.CodeInternal, "cardbridge cannot show its PIN dialog; the cardbridge log says why")
 	}
-	return protocol.Errorf(protocol.CodeInternal, "%s", err.Error())
+	return protocol.Errorf(protocol.CodeInternal, "internal error; the cardbridge log says more")
 }

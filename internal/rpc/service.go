@@ -174,8 +174,15 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	result, err := s.call(ctx, c, req, h, known)
 	perr := toProtocolError(err)
 	code := 0
+	var detail []zap.Field
 	if perr != nil {
 		code = perr.Code
+		// What the page is not told: the whole chain, and what the
+		// module said. Error texts hold no PIN, key or signed data.
+		detail = append(detail, zap.String("error", Truncate(err.Error(), 512)))
+		if d := token.ModuleDetail(err); d != "" {
+			detail = append(detail, zap.String("module_error", d))
+		}
 	}
 	// The audit line names who asked for what, never params or results.
 	level := zap.InfoLevel
@@ -189,7 +196,7 @@ func (s *Service) Handle(ctx context.Context, c Caller, req *protocol.Request) *
 	if tm != nil && (tm.Card() > 0 || tm.PIN() > 0) {
 		fields = append(fields, zap.Duration("pin_dialog", tm.PIN()), zap.Duration("login", tm.Login()), zap.Duration("card", tm.Card()))
 	}
-	s.cfg.Log.Log(level, "request", fields...)
+	s.cfg.Log.Log(level, "request", append(fields, detail...)...)
 	if req.IsNotification() {
 		return nil
 	}

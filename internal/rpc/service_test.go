@@ -3,6 +3,9 @@ package rpc
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -31,10 +34,26 @@ func TestAuditLevels(t *testing.T) {
 		if len(entries) != 1 || entries[0].Message != "request" || entries[0].Level != r.want {
 			t.Fatalf("%s %s: logged %+v, want one %v request line", r.method, r.params, entries, r.want)
 		}
-		for k := range entries[0].ContextMap() {
-			if k != "origin" && k != "via" && k != "method" && k != "code" && k != "took" {
+		for k, v := range entries[0].ContextMap() {
+			switch k {
+			case "origin", "via", "method", "code", "took":
+			case "error": // what went wrong, for failures only
+				if r.want != zapcore.InfoLevel || strings.Contains(v.(string), "AQID") {
+					t.Errorf("%s: error field %q", r.method, v)
+				}
+			default:
 				t.Errorf("%s: unexpected log field %q", r.method, k)
 			}
 		}
+	}
+}
+
+// TestInternalErrorsStayInTheLog: a page learns the code and a short
+// reason, never paths or program output.
+func TestInternalErrorsStayInTheLog(t *testing.T) {
+	err := fmt.Errorf("read /home/alice/.config/cardbridge/x: %w", errors.New("permission denied"))
+	pe := toProtocolError(err)
+	if pe.Code != protocol.CodeInternal || strings.Contains(pe.Data.Reason, "/home") || strings.Contains(pe.Data.Reason, "permission") {
+		t.Fatalf("internal error on the wire: %+v", pe.Data)
 	}
 }

@@ -49,6 +49,27 @@ func (e *PINIncorrectError) Error() string {
 // code without importing pkcs11.
 const CKRPINLocked = pkcs11.CKR_PIN_LOCKED
 
+// moduleError is a CKR_* code as a typed error. Its message is the typed
+// error's alone: what a module reports goes to the log (see ModuleDetail),
+// not to the page.
+type moduleError struct {
+	kind error
+	rv   pkcs11.Error
+}
+
+func (e *moduleError) Error() string   { return e.kind.Error() }
+func (e *moduleError) Unwrap() []error { return []error{e.kind, e.rv} }
+
+// ModuleDetail returns the CKR_* code a module gave somewhere in err's
+// chain, for the log, or "".
+func ModuleDetail(err error) string {
+	var rv pkcs11.Error
+	if errors.As(err, &rv) {
+		return rv.Error()
+	}
+	return ""
+}
+
 // mapError is the one place that turns CKR_* codes into typed errors. Errors
 // that are not PKCS#11 errors pass through unchanged.
 func mapError(err error) error {
@@ -59,9 +80,9 @@ func mapError(err error) error {
 	var kind error
 	switch uint(rv) {
 	case pkcs11.CKR_PIN_INCORRECT:
-		return fmt.Errorf("%w: %w", &PINIncorrectError{}, err)
+		return &moduleError{&PINIncorrectError{}, rv}
 	case pkcs11.CKR_PIN_LEN_RANGE:
-		return fmt.Errorf("%w: %w", &PINIncorrectError{BadLength: true}, err)
+		return &moduleError{&PINIncorrectError{BadLength: true}, rv}
 	case pkcs11.CKR_PIN_LOCKED:
 		kind = ErrPINLocked
 	case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_TOKEN_NOT_RECOGNIZED,
@@ -81,7 +102,10 @@ func mapError(err error) error {
 		pkcs11.CKR_ENCRYPTED_DATA_INVALID, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE:
 		kind = ErrInvalidInput
 	default:
-		return err
+		kind = errModule
 	}
-	return fmt.Errorf("%w: %w", kind, err)
+	return &moduleError{kind, rv}
 }
+
+// errModule stands for a CKR_* code with no meaning of its own to a caller.
+var errModule = errors.New("the card's module reported an error")

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -23,7 +24,8 @@ func checkLength(pin string, st PINState) error {
 // pinError reads the retry flags after a refused PIN; so is true for the
 // security officer's PIN (the PUK).
 func (c *conn) pinError(err error, so bool) error {
-	if !isRV(err, pkcs11.CKR_PIN_INCORRECT) {
+	var rv pkcs11.Error
+	if !errors.As(err, &rv) || rv != pkcs11.CKR_PIN_INCORRECT {
 		return mapError(err)
 	}
 	e := &PINIncorrectError{}
@@ -34,10 +36,10 @@ func (c *conn) pinError(err error, so bool) error {
 		}
 		e.CountLow, e.FinalTry = ti.Flags&low != 0, ti.Flags&final != 0
 		if ti.Flags&locked != 0 {
-			return fmt.Errorf("%w: %w", ErrPINLocked, err)
+			return &moduleError{ErrPINLocked, rv}
 		}
 	}
-	return fmt.Errorf("%w: %w", e, err)
+	return &moduleError{e, rv}
 }
 
 // ChangePIN replaces the user PIN with C_SetPIN. Both PINs are checked
