@@ -26,7 +26,7 @@ type controlHandler struct {
 }
 
 func (h *controlHandler) Ping() control.Reply {
-	return control.Reply{OK: true, Version: version(), PID: os.Getpid()}
+	return control.Reply{OK: true, Version: version(), PID: os.Getpid(), Addr: h.d.Addr()}
 }
 
 // Open carries out a cardbridge:// link. A method link runs in the

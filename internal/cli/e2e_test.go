@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,17 +95,19 @@ func (e *desktopEnv) killDaemon() {
 	}
 }
 
-// dialAny connects to the daemon's WebSocket on one of the default ports.
+// dialAny connects to the WebSocket of the daemon this test started,
+// wherever it listens: another program may hold any of the default ports.
 func dialAny(t *testing.T, origin string) *websocket.Conn {
 	t.Helper()
-	for port := 47150; port <= 47154; port++ {
-		ws, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+strconv.Itoa(port)+"/v1", http.Header{"Origin": {origin}})
-		if err == nil {
-			return ws
-		}
+	r, err := control.Ping()
+	if err != nil || r.Addr == "" {
+		t.Fatalf("no daemon: %v %+v", err, r)
 	}
-	t.Fatal("no daemon on ports 47150-47154")
-	return nil
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+r.Addr+"/v1", http.Header{"Origin": {origin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
 
 func TestOpenStartsOneDaemon(t *testing.T) {

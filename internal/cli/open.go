@@ -63,6 +63,9 @@ func spawnDaemon() error {
 	defer logf.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Never the caller's directory (a browser's, or a source tree):
+	// modules write files where they run (tpm2-pkcs11's database).
+	cmd.Dir = logDir()
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start cardbridge: %w", err)

@@ -32,6 +32,8 @@ type Reply struct {
 	Error   string `json:"error,omitempty"`
 	Version string `json:"version,omitempty"`
 	PID     int    `json:"pid,omitempty"`
+	// Addr is where the daemon's WebSocket listens (host:port).
+	Addr string `json:"addr,omitempty"`
 }
 
 // MaxLine bounds one line on the socket: a JSON-RPC frame of
