@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +62,14 @@ func newDesktopEnv(t *testing.T) *desktopEnv {
 	}
 	script, _ := filepath.Abs("../../testdata/pinentry-script")
 	t.Setenv("CARDBRIDGE_PINENTRY", script)
+	// Other programs may hold the default ports: the daemon a link
+	// starts listens on a free one.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CARDBRIDGE_LISTEN", ln.Addr().String())
+	ln.Close()
 	t.Cleanup(e.killDaemon)
 	return e
 }

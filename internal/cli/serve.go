@@ -86,6 +86,11 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return nil, err
 	}
+	// CARDBRIDGE_LISTEN stands in for --listen where there are no flags:
+	// a daemon started by a link or at login.
+	if env := os.Getenv("CARDBRIDGE_LISTEN"); env != "" && c.listen == server.DefaultAddr {
+		c.listen = env
+	}
 	// The address is checked (and bound) first, so that a bad flag is
 	// reported as such even while another daemon runs.
 	ln, err := server.Listen(c.listen)
