@@ -2,8 +2,10 @@
 // daemon, in real headless Chromium with the unpacked MV3 extension.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { startDemo, launchWithExtension, staticServer, sdkSource, runWizard } from './helpers.mjs';
+import { multiClientSites, checkClients } from './multiclient.mjs';
 
 test('the demo wizard runs through the extension, and the daemon sees the real origin', { timeout: 120000 }, async () => {
   const demo = await startDemo();
@@ -78,9 +80,36 @@ test('a site the user does not allow is refused on both roads, and cannot spoof 
     for (const p of prompts) {
       assert.ok(p.startsWith('CONFIRM ' + other.origin), p);
     }
+
+    // Without the host's manifest, the page hears what Chromium said.
+    rmSync(path.join(ctx.userDataDir, 'NativeMessagingHosts', 'app.cardbridge.json'));
+    const missing = await page.evaluate(async () => {
+      const sdk = await import('/sdk.js');
+      try {
+        await sdk.connect({ transports: ['extension'], launch: false });
+        return { code: 'connected' };
+      } catch (e) {
+        return { code: e.code, reason: e.reason };
+      }
+    });
+    assert.equal(missing.code, 2003, JSON.stringify(missing));
+    assert.match(missing.reason, /could not be started: Specified native messaging host not found/);
   } finally {
     await ctx.close();
     other.close();
+    await demo.stop();
+  }
+});
+
+test('several SDK clients in a page and in its frames each hear their own answers', { timeout: 120000 }, async () => {
+  const sites = await multiClientSites();
+  const demo = await startDemo(['--allow-origin', sites.main, '--allow-origin', sites.other]);
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    await checkClients(await ctx.newPage(), sites, demo);
+  } finally {
+    await ctx.close();
+    sites.close();
     await demo.stop();
   }
 });
