@@ -113,3 +113,41 @@ test('several SDK clients in a page and in its frames each hear their own answer
     await demo.stop();
   }
 });
+
+test('a page may hold 32 connections at once, and hears why a 33rd is refused', { timeout: 120000 }, async () => {
+  const demo = await startDemo();
+  const site = await staticServer({ '/': ['text/html', '<!doctype html><title>many</title>'] });
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    const page = await ctx.newPage();
+    await page.goto(site.origin);
+    const res = await page.evaluate(() => new Promise((resolve) => {
+      const answers = new Map();
+      const post = (type, conn) => window.postMessage({ cardbridge: 'page', type, conn }, location.origin);
+      let reopened = null;
+      window.addEventListener('message', (ev) => {
+        const d = ev.data;
+        if (!d || d.cardbridge !== 'extension' || !['ready', 'error'].includes(d.type)) return;
+        if (d.conn === 'again') { reopened = d.type; return; }
+        answers.set(d.conn, d.type === 'ready' ? 'ready' : d.reason);
+        if (answers.size === 33) {
+          // Closing one makes room for another.
+          post('close', 'c0');
+          setTimeout(() => post('open', 'again'), 200);
+          setTimeout(() => resolve({ answers: [...answers.values()], reopened }), 5000);
+        }
+      });
+      for (let i = 0; i < 33; i++) post('open', 'c' + i);
+    }));
+    const ready = res.answers.filter((a) => a === 'ready').length;
+    const refused = res.answers.filter((a) => a !== 'ready');
+    assert.equal(ready, 32, JSON.stringify(res));
+    assert.equal(refused.length, 1);
+    assert.match(refused[0], /already has 32 connections to cardbridge open/);
+    assert.equal(res.reopened, 'ready');
+  } finally {
+    await ctx.close();
+    site.close();
+    await demo.stop();
+  }
+});
