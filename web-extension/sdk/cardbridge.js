@@ -149,8 +149,9 @@ class ExtensionTransport {
 }
 
 // waitExtension posts a page message for connection conn and waits for one
-// of the extension's answer types on it, or for the signal.
-function waitExtension(type, conn, answers, timeoutMs, signal) {
+// of the extension's answer types on it, or for the signal. With unnamed,
+// an answer without a name counts too (an extension from before names).
+function waitExtension(type, conn, answers, timeoutMs, signal, unnamed) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { done(); resolve(null); }, timeoutMs);
     const onAbort = () => { done(); reject(abortError(signal)); };
@@ -162,7 +163,8 @@ function waitExtension(type, conn, answers, timeoutMs, signal) {
     function on(event) {
       if (event.source !== window || event.origin !== window.location.origin) return;
       const d = event.data;
-      if (!d || d.cardbridge !== 'extension' || d.conn !== conn || !answers.includes(d.type)) return;
+      if (!d || d.cardbridge !== 'extension' || !answers.includes(d.type)) return;
+      if (d.conn !== conn && !(unnamed && d.conn === undefined)) return;
       done();
       resolve(d);
     }
@@ -176,9 +178,12 @@ function waitExtension(type, conn, answers, timeoutMs, signal) {
 /** Looks for the cardbridge extension; null when it is not installed. */
 export async function tryExtension(options = {}) {
   if (typeof window === 'undefined' || !window.postMessage) return null;
-  const conn = connectionName();
-  const pong = await waitExtension('ping', conn, ['pong'], options.extensionAckMs || EXTENSION_ACK_MS, options.signal);
+  let conn = connectionName();
+  const pong = await waitExtension('ping', conn, ['pong'], options.extensionAckMs || EXTENSION_ACK_MS, options.signal, true);
   if (!pong) return null;
+  // An extension from before named connections answers without a name and
+  // holds one connection per window: speak to it without names.
+  if (pong.conn === undefined) conn = undefined;
   let ready;
   try {
     ready = await waitExtension('open', conn, ['ready', 'error'], options.nativeHandshakeMs || NATIVE_HANDSHAKE_MS, options.signal);
