@@ -40,9 +40,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
+if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -d web-extension/node_modules/puppeteer-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
   (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The oldest Firefox ESR the extension supports, unpacked into ~/.cache (not installed) for the tests.
+if [ "$what" = test ]; then web-extension/test/fetch-firefox-esr.sh >/dev/null; fi
 
 # node_modules can hold Go code (npm packages ship some); a go.mod of its own
 # keeps it out of this module's ./... for go test and go vet.

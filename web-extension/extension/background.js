@@ -1,4 +1,5 @@
-// cardbridge background: one native messaging port per page connection.
+// cardbridge background: one native messaging port per page connection
+// (a page or frame may hold several; each gets its own native host).
 //
 // The page's origin comes from the browser (port.sender), never from page
 // data, and goes to the native host in the first message, so that consent,
@@ -9,12 +10,26 @@ const NATIVE_HOST = 'app.cardbridge';
 const HANDSHAKE_TIMEOUT_MS = 5000; // native host start plus daemon start
 
 function senderOrigin(sender) {
-  if (sender.origin && sender.origin !== 'null') return sender.origin;
+  // An opaque origin ('null': a sandboxed frame or page) is refused rather
+  // than replaced by the origin of its URL, which it does not own.
+  if (sender.origin) return sender.origin === 'null' ? null : sender.origin;
   try {
-    return new URL(sender.url).origin;
+    const o = new URL(sender.url).origin;
+    return o === 'null' ? null : o;
   } catch (_) {
     return null;
   }
+}
+
+// Why the native port closed. Firefox puts it on port.error, Chromium on
+// runtime.lastError; both mean much the same when the host never answered:
+// it is not installed, or not registered for this browser.
+function disconnectReason(native, ready) {
+  const err = native.error || api.runtime.lastError;
+  const why = err && err.message ? err.message : '';
+  if (ready) return 'the cardbridge app closed' + (why ? ': ' + why : '');
+  return 'the cardbridge app could not be started' + (why ? ': ' + why : '') +
+    '. Install cardbridge and run "cardbridge install --user", then reload this page.';
 }
 
 api.runtime.onConnect.addListener((port) => {
@@ -57,10 +72,9 @@ api.runtime.onConnect.addListener((port) => {
       port.postMessage({ type: 'message', message: msg });
     }
   });
-  native.onDisconnect.addListener(() => {
+  native.onDisconnect.addListener((p) => {
     clearTimeout(timer);
-    const err = api.runtime.lastError;
-    port.postMessage({ type: 'error', code: 2003, reason: 'the cardbridge app closed' + (err ? ': ' + err.message : '') });
+    port.postMessage({ type: 'error', code: 2003, reason: disconnectReason(p || native, ready) });
     port.disconnect();
   });
   port.onMessage.addListener((msg) => {

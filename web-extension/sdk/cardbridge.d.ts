@@ -9,6 +9,7 @@ export declare const ErrorCodes: Readonly<{
   CARD_REMOVED: 1009; CERTIFICATE_MISMATCH: 1010; TIMEOUT: 1011; INTERNAL: 1099;
   NOT_RUNNING: 2001; EXTENSION_UNAVAILABLE: 2002; NATIVE_HOST_UNAVAILABLE: 2003;
   VERSION_MISMATCH: 2004; LOCAL_NETWORK_DENIED: 2005; DISCONNECTED: 2006;
+  ABORTED: 2007; CALL_TIMEOUT: 2008;
 }>;
 
 export declare class CardbridgeError extends Error {
@@ -51,6 +52,16 @@ export interface ConnectOptions {
   extension?: (options: ConnectOptions) => Promise<unknown>;
   extensionAckMs?: number;
   nativeHandshakeMs?: number;
+  /** Aborts connecting (2007 aborted; 2008 for AbortSignal.timeout()). */
+  signal?: AbortSignal;
+  /** The default timeoutMs of every call on this connection; none when unset. */
+  timeoutMs?: number;
+}
+
+/** Stops waiting for a call: it rejects with 2007 aborted or 2008 call_timeout. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
 }
 
 export declare function tryExtension(options?: ConnectOptions): Promise<unknown | null>;
@@ -63,28 +74,28 @@ export declare function digest(algorithm: 'SHA-256' | 'SHA-384' | 'SHA-512', dat
 export declare class Client {
   readonly transport: 'extension' | 'websocket';
   info: { name: string; version: string; protocol: number; methods: string[] };
-  call<T = unknown>(method: string, params?: object): Promise<T>;
+  call<T = unknown>(method: string, params?: object, options?: CallOptions): Promise<T>;
   on(event: 'cards.changed' | string, fn: (params: any) => void): () => void;
   close(): void;
-  systemInfo(): Promise<{ name: string; version: string; protocol: number; methods: string[] }>;
-  listCards(): Promise<{ readers: Reader[] }>;
-  listKeys(card?: string): Promise<{ keys: Key[] }>;
-  generateKey(p: { card?: string; algorithm: KeyAlgorithm; label?: string; csr?: { subject: Subject; emails?: string[] } }):
+  systemInfo(o?: CallOptions): Promise<{ name: string; version: string; protocol: number; methods: string[] }>;
+  listCards(o?: CallOptions): Promise<{ readers: Reader[] }>;
+  listKeys(card?: string, o?: CallOptions): Promise<{ keys: Key[] }>;
+  generateKey(p: { card?: string; algorithm: KeyAlgorithm; label?: string; csr?: { subject: Subject; emails?: string[] } }, o?: CallOptions):
     Promise<{ keyId: string; algorithm: string; publicKey: string; csr?: string }>;
-  createCSR(p: { card?: string; keyId: string; subject: Subject; emails?: string[]; signatureAlgorithm?: SignAlgorithm }): Promise<{ csr: string }>;
-  installCertificate(p: { card?: string; certificate: string; chain?: string[] }):
+  createCSR(p: { card?: string; keyId: string; subject: Subject; emails?: string[]; signatureAlgorithm?: SignAlgorithm }, o?: CallOptions): Promise<{ csr: string }>;
+  installCertificate(p: { card?: string; certificate: string; chain?: string[] }, o?: CallOptions):
     Promise<{ keyId: string; subject: string; notAfter: string; expired: boolean }>;
-  listCertificates(card?: string): Promise<{ certificates: unknown[] }>;
-  deleteKey(p: { card?: string; keyId: string }): Promise<object>;
-  changePIN(card?: string): Promise<object>;
-  unblockPIN(card?: string): Promise<object>;
-  subscribe(fn?: (p: { readers: Reader[] }) => void): Promise<{ readers: Reader[] }>;
-  importPKCS12(p: { card?: string; pkcs12: Bytes; label?: string }): Promise<object>;
+  listCertificates(card?: string, o?: CallOptions): Promise<{ certificates: unknown[] }>;
+  deleteKey(p: { card?: string; keyId: string }, o?: CallOptions): Promise<object>;
+  changePIN(card?: string, o?: CallOptions): Promise<object>;
+  unblockPIN(card?: string, o?: CallOptions): Promise<object>;
+  subscribe(fn?: (p: { readers: Reader[] }) => void, o?: CallOptions): Promise<{ readers: Reader[] }>;
+  importPKCS12(p: { card?: string; pkcs12: Bytes; label?: string }, o?: CallOptions): Promise<object>;
   sign(p: {
     card?: string; keyId: string; algorithm?: SignAlgorithm;
     digest?: Bytes; digests?: Bytes[]; data?: Bytes | string; format?: 'raw' | 'cms'; attached?: boolean;
     digestAlgorithm?: 'SHA-256' | 'SHA-384' | 'SHA-512';
-  }): Promise<{ signature?: string; signatures?: string[] }>;
-  smimeSign(p: { card?: string; keyId?: string; message: string | Uint8Array }): Promise<Uint8Array>;
-  smimeDecrypt(p: { card?: string; message: string | Uint8Array }): Promise<Uint8Array>;
+  }, o?: CallOptions): Promise<{ signature?: string; signatures?: string[] }>;
+  smimeSign(p: { card?: string; keyId?: string; message: string | Uint8Array }, o?: CallOptions): Promise<Uint8Array>;
+  smimeDecrypt(p: { card?: string; message: string | Uint8Array }, o?: CallOptions): Promise<Uint8Array>;
 }

@@ -37,6 +37,8 @@ export const ErrorCodes = Object.freeze({
   VERSION_MISMATCH: 2004,
   LOCAL_NETWORK_DENIED: 2005,
   DISCONNECTED: 2006,
+  ABORTED: 2007,
+  CALL_TIMEOUT: 2008,
 });
 
 /** The protocol version this SDK speaks. */
@@ -114,60 +116,103 @@ function openWebSocket(url, timeoutMs) {
 const EXTENSION_ACK_MS = 400;
 const NATIVE_HANDSHAKE_MS = 8000;
 
+// Every extension connection has a name of its own, so that several clients
+// in one window (several SDK copies, or one SDK connected twice) each hear
+// only their own answers. All of them share the window's message channel.
+function connectionName() {
+  if (typeof crypto !== 'undefined' && crypto.randomUUID) return crypto.randomUUID();
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 class ExtensionTransport {
-  constructor() {
+  constructor(conn) {
     this.kind = 'extension';
+    this.conn = conn;
     this.onmessage = null;
     this.onclose = null;
     this._listener = (event) => {
       if (event.source !== window || event.origin !== window.location.origin) return;
       const d = event.data;
-      if (!d || d.cardbridge !== 'extension') return;
+      if (!d || d.cardbridge !== 'extension' || d.conn !== conn) return;
       if (d.type === 'message' && this.onmessage) this.onmessage(d.message);
       else if ((d.type === 'closed' || d.type === 'error') && this.onclose) this.onclose(d);
     };
     window.addEventListener('message', this._listener);
   }
-  send(msg) { window.postMessage({ cardbridge: 'page', type: 'message', message: msg }, window.location.origin); }
+  send(msg) { window.postMessage({ cardbridge: 'page', type: 'message', conn: this.conn, message: msg }, window.location.origin); }
   close() {
-    window.postMessage({ cardbridge: 'page', type: 'close' }, window.location.origin);
+    window.postMessage({ cardbridge: 'page', type: 'close', conn: this.conn }, window.location.origin);
     window.removeEventListener('message', this._listener);
   }
 }
 
-// waitExtension posts a page message and waits for one of the extension's
-// answer types.
-function waitExtension(type, answers, timeoutMs) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { window.removeEventListener('message', on); resolve(null); }, timeoutMs);
+// waitExtension posts a page message for connection conn and waits for one
+// of the extension's answer types on it, or for the signal. With unnamed,
+// an answer without a name counts too (an extension from before names).
+function waitExtension(type, conn, answers, timeoutMs, signal, unnamed) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { done(); resolve(null); }, timeoutMs);
+    const onAbort = () => { done(); reject(abortError(signal)); };
+    function done() {
+      clearTimeout(timer);
+      window.removeEventListener('message', on);
+      if (signal) signal.removeEventListener('abort', onAbort);
+    }
     function on(event) {
       if (event.source !== window || event.origin !== window.location.origin) return;
       const d = event.data;
       if (!d || d.cardbridge !== 'extension' || !answers.includes(d.type)) return;
-      clearTimeout(timer);
-      window.removeEventListener('message', on);
+      if (d.conn !== conn && !(unnamed && d.conn === undefined)) return;
+      done();
       resolve(d);
     }
+    if (signal && signal.aborted) { onAbort(); return; }
+    if (signal) signal.addEventListener('abort', onAbort);
     window.addEventListener('message', on);
-    window.postMessage({ cardbridge: 'page', type }, window.location.origin);
+    window.postMessage({ cardbridge: 'page', type, conn }, window.location.origin);
   });
 }
 
 /** Looks for the cardbridge extension; null when it is not installed. */
 export async function tryExtension(options = {}) {
   if (typeof window === 'undefined' || !window.postMessage) return null;
-  const pong = await waitExtension('ping', ['pong'], options.extensionAckMs || EXTENSION_ACK_MS);
+  let conn = connectionName();
+  const pong = await waitExtension('ping', conn, ['pong'], options.extensionAckMs || EXTENSION_ACK_MS, options.signal, true);
   if (!pong) return null;
-  const ready = await waitExtension('open', ['ready', 'error'], options.nativeHandshakeMs || NATIVE_HANDSHAKE_MS);
+  // An extension from before named connections answers without a name and
+  // holds one connection per window: speak to it without names.
+  if (pong.conn === undefined) conn = undefined;
+  let ready;
+  try {
+    ready = await waitExtension('open', conn, ['ready', 'error'], options.nativeHandshakeMs || NATIVE_HANDSHAKE_MS, options.signal);
+  } catch (e) {
+    window.postMessage({ cardbridge: 'page', type: 'close', conn }, window.location.origin);
+    throw e;
+  }
   if (!ready || ready.type === 'error') {
+    window.postMessage({ cardbridge: 'page', type: 'close', conn }, window.location.origin);
     throw new CardbridgeError(ErrorCodes.NATIVE_HOST_UNAVAILABLE, 'native_host_unavailable',
       { reason: (ready && ready.reason) || 'The cardbridge extension is installed, but the cardbridge app did not answer. Install or update the app.' });
   }
   if (ready.protocol !== PROTOCOL_VERSION) {
+    window.postMessage({ cardbridge: 'page', type: 'close', conn }, window.location.origin);
     throw new CardbridgeError(ErrorCodes.VERSION_MISMATCH, 'version_mismatch',
       { reason: `The cardbridge app speaks protocol ${ready.protocol}; this page needs ${PROTOCOL_VERSION}. Update cardbridge.` });
   }
-  return new ExtensionTransport();
+  return new ExtensionTransport(conn);
+}
+
+// abortError is the error of a call or connect whose AbortSignal fired. A
+// signal from AbortSignal.timeout() counts as a timeout.
+function abortError(signal) {
+  const why = signal && signal.reason;
+  const timedOut = why && why.name === 'TimeoutError';
+  const err = new CardbridgeError(timedOut ? ErrorCodes.CALL_TIMEOUT : ErrorCodes.ABORTED, timedOut ? 'call_timeout' : 'aborted',
+    { reason: timedOut ? 'cardbridge did not answer in time' : 'the page cancelled the call' + (why && why.message ? ': ' + why.message : '') });
+  err.cause = why;
+  return err;
 }
 
 async function localNetworkDenied() {
@@ -212,23 +257,34 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Connects to cardbridge: through the browser extension when it is
  * installed, else over the local WebSocket, else by opening a
  * cardbridge://start link and retrying for about launchTimeoutMs.
+ * options.signal aborts connecting; options.timeoutMs becomes every call's
+ * default timeout. Each connect() is a connection of its own.
  */
 export async function connect(options = {}) {
+  const { signal } = options;
+  const check = () => { if (signal && signal.aborted) throw abortError(signal); };
+  check();
   const transports = options.transports || ['extension', 'websocket'];
   let transport = null;
   if (transports.includes('extension')) {
     transport = await (options.extension || tryExtension)(options);
   }
   if (!transport && transports.includes('websocket')) {
+    check();
     transport = await tryWebSocket(options);
     if (!transport && options.launch !== false && typeof document !== 'undefined') {
       launchDaemon();
       const deadline = Date.now() + (options.launchTimeoutMs || 10000);
       while (!transport && Date.now() < deadline) {
         await sleep(500);
+        check();
         transport = await tryWebSocket(options);
       }
     }
+  }
+  if (transport && signal && signal.aborted) {
+    transport.close();
+    check();
   }
   if (!transport && transports.length === 1 && transports[0] === 'extension') {
     throw new CardbridgeError(ErrorCodes.EXTENSION_UNAVAILABLE, 'extension_unavailable',
@@ -242,8 +298,14 @@ export async function connect(options = {}) {
     throw new CardbridgeError(ErrorCodes.NOT_RUNNING, 'not_running',
       { reason: 'cardbridge is not running on this computer. Install it, or start it, then try again.' });
   }
-  const client = new Client(transport);
-  const info = await client.call('system.info');
+  const client = new Client(transport, options);
+  let info;
+  try {
+    info = await client.call('system.info', undefined, { signal });
+  } catch (e) {
+    client.close();
+    throw e;
+  }
   if (info.protocol !== PROTOCOL_VERSION) {
     client.close();
     throw new CardbridgeError(ErrorCodes.VERSION_MISMATCH, 'version_mismatch',
@@ -255,47 +317,72 @@ export async function connect(options = {}) {
 
 /** A connection to cardbridge. */
 export class Client {
-  constructor(transport) {
+  constructor(transport, options = {}) {
     this.transport = transport.kind;
     this._t = transport;
     this._next = 1;
     this._pending = new Map();
     this._listeners = new Map();
+    this._timeoutMs = options.timeoutMs || 0;
     transport.onmessage = (msg) => this._receive(msg);
     transport.onclose = (info) => {
       const code = info && info.code ? info.code : ErrorCodes.DISCONNECTED;
       const reason = (info && info.reason) || 'the connection to cardbridge closed';
-      for (const { reject } of this._pending.values()) {
+      const pending = [...this._pending.values()];
+      this._pending.clear();
+      for (const { reject } of pending) {
         reject(new CardbridgeError(code, code === ErrorCodes.DISCONNECTED ? 'disconnected' : 'native_host_unavailable', { reason }));
       }
-      this._pending.clear();
     };
   }
 
   _receive(msg) {
+    if (!msg || typeof msg !== 'object') return;
     if (msg.id === undefined || msg.id === null) {
       if (msg.method) (this._listeners.get(msg.method) || []).forEach((fn) => fn(msg.params));
       return;
     }
     const p = this._pending.get(msg.id);
-    if (!p) return;
+    if (!p) return; // an answer to a call the page gave up on
     this._pending.delete(msg.id);
     if (msg.error) p.reject(new CardbridgeError(msg.error.code, msg.error.message, msg.error.data));
     else p.resolve(msg.result);
   }
 
-  /** Calls a protocol method; resolves with its result or rejects with a CardbridgeError. */
-  call(method, params) {
+  /**
+   * Calls a protocol method; resolves with its result or rejects with a
+   * CardbridgeError. options.signal (an AbortSignal) and options.timeoutMs
+   * stop waiting: the promise rejects with 2007 aborted or 2008
+   * call_timeout, and a late answer is dropped. cardbridge itself is not
+   * told, so a PIN dialog already open stays open until the user answers it
+   * or close() ends the connection.
+   */
+  call(method, params, options = {}) {
+    const signal = options.signal;
+    const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs : this._timeoutMs;
+    if (signal && signal.aborted) return Promise.reject(abortError(signal));
     const id = this._next++;
     return new Promise((resolve, reject) => {
-      this._pending.set(id, { resolve, reject });
+      let timer = null;
+      const settle = (fn) => (v) => {
+        clearTimeout(timer);
+        if (signal) signal.removeEventListener('abort', onAbort);
+        this._pending.delete(id);
+        fn(v);
+      };
+      const onAbort = () => settle(reject)(abortError(signal));
+      this._pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      if (signal) signal.addEventListener('abort', onAbort);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => settle(reject)(new CardbridgeError(ErrorCodes.CALL_TIMEOUT, 'call_timeout',
+          { reason: `cardbridge did not answer ${method} within ${timeoutMs} ms` })), timeoutMs);
+      }
       const msg = { jsonrpc: '2.0', id, method };
       if (params !== undefined) msg.params = params;
       try {
         this._t.send(msg);
       } catch (e) {
-        this._pending.delete(id);
-        reject(new CardbridgeError(ErrorCodes.DISCONNECTED, 'disconnected', { reason: String(e) }));
+        settle(reject)(new CardbridgeError(ErrorCodes.DISCONNECTED, 'disconnected', { reason: String(e) }));
       }
     });
   }
@@ -309,42 +396,43 @@ export class Client {
 
   close() { this._t.close(); }
 
-  systemInfo() { return this.call('system.info'); }
-  listCards() { return this.call('cards.list'); }
-  listKeys(card) { return this.call('keys.list', card ? { card } : {}); }
-  generateKey({ card, algorithm, label, csr } = {}) {
-    return this.call('keys.generate', clean({ card, algorithm, label, csr }));
+  // Every method takes, last, the call options of call(): { signal, timeoutMs }.
+  systemInfo(o) { return this.call('system.info', undefined, o); }
+  listCards(o) { return this.call('cards.list', undefined, o); }
+  listKeys(card, o) { return this.call('keys.list', card ? { card } : {}, o); }
+  generateKey({ card, algorithm, label, csr } = {}, o) {
+    return this.call('keys.generate', clean({ card, algorithm, label, csr }), o);
   }
-  createCSR({ card, keyId, subject, emails, signatureAlgorithm }) {
-    return this.call('csr.create', clean({ card, keyId, subject, emails, signatureAlgorithm }));
+  createCSR({ card, keyId, subject, emails, signatureAlgorithm }, o) {
+    return this.call('csr.create', clean({ card, keyId, subject, emails, signatureAlgorithm }), o);
   }
-  installCertificate({ card, certificate, chain }) {
-    return this.call('certificates.install', clean({ card, certificate, chain }));
+  installCertificate({ card, certificate, chain }, o) {
+    return this.call('certificates.install', clean({ card, certificate, chain }), o);
   }
-  listCertificates(card) { return this.call('certificates.list', card ? { card } : {}); }
+  listCertificates(card, o) { return this.call('certificates.list', card ? { card } : {}, o); }
   /** Changes the PIN; cardbridge asks for the old and new PIN in its own dialogs. */
-  changePIN(card) { return this.call('pin.change', card ? { card } : {}); }
+  changePIN(card, o) { return this.call('pin.change', card ? { card } : {}, o); }
   /** Sets a new PIN with the PUK; cardbridge asks for both in its own dialogs. */
-  unblockPIN(card) { return this.call('pin.unblock', card ? { card } : {}); }
+  unblockPIN(card, o) { return this.call('pin.unblock', card ? { card } : {}, o); }
   /** Starts cards.changed notifications; resolves with the readers as they are now. */
-  async subscribe(fn) {
+  async subscribe(fn, o) {
     if (fn) this.on('cards.changed', fn);
-    return this.call('events.subscribe');
+    return this.call('events.subscribe', undefined, o);
   }
-  deleteKey({ card, keyId }) { return this.call('keys.delete', clean({ card, keyId })); }
-  importPKCS12({ card, pkcs12, label }) {
-    return this.call('pkcs12.import', clean({ card, pkcs12: toBase64(pkcs12), label }));
+  deleteKey({ card, keyId }, o) { return this.call('keys.delete', clean({ card, keyId }), o); }
+  importPKCS12({ card, pkcs12, label }, o) {
+    return this.call('pkcs12.import', clean({ card, pkcs12: toBase64(pkcs12), label }), o);
   }
   /** Clear-signs an RFC 5322 message (string or bytes); resolves with the signed message as bytes. */
-  async smimeSign({ card, keyId, message }) {
+  async smimeSign({ card, keyId, message }, o) {
     const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
-    const res = await this.call('smime.sign', clean({ card, keyId, message: toBase64(bytes) }));
+    const res = await this.call('smime.sign', clean({ card, keyId, message: toBase64(bytes) }), o);
     return fromBase64(res.message);
   }
   /** Decrypts an application/pkcs7-mime message; resolves with the inner MIME entity as bytes. */
-  async smimeDecrypt({ card, message }) {
+  async smimeDecrypt({ card, message }, o) {
     const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
-    const res = await this.call('smime.decrypt', clean({ card, message: toBase64(bytes) }));
+    const res = await this.call('smime.decrypt', clean({ card, message: toBase64(bytes) }), o);
     return fromBase64(res.message);
   }
   /**
@@ -352,13 +440,13 @@ export class Client {
    * format 'cms' returns CMS SignedData (detached unless attached is true);
    * give digestAlgorithm ('SHA-256', 'SHA-384', 'SHA-512') with digests.
    */
-  sign({ card, keyId, algorithm, digest, digests, data, format, attached, digestAlgorithm }) {
+  sign({ card, keyId, algorithm, digest, digests, data, format, attached, digestAlgorithm }, o) {
     return this.call('sign', clean({
       card, keyId, algorithm, format, attached, digestAlgorithm,
       digest: digest && toBase64(digest),
       digests: digests && digests.map(toBase64),
       data: data && toBase64(typeof data === 'string' ? new TextEncoder().encode(data) : data),
-    }));
+    }), o);
   }
 }
 

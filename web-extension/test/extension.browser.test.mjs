@@ -2,8 +2,10 @@
 // daemon, in real headless Chromium with the unpacked MV3 extension.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { startDemo, launchWithExtension, staticServer, sdkSource, runWizard } from './helpers.mjs';
+import { multiClientSites, checkClients } from './multiclient.mjs';
 
 test('the demo wizard runs through the extension, and the daemon sees the real origin', { timeout: 120000 }, async () => {
   const demo = await startDemo();
@@ -78,9 +80,74 @@ test('a site the user does not allow is refused on both roads, and cannot spoof 
     for (const p of prompts) {
       assert.ok(p.startsWith('CONFIRM ' + other.origin), p);
     }
+
+    // Without the host's manifest, the page hears what Chromium said.
+    rmSync(path.join(ctx.userDataDir, 'NativeMessagingHosts', 'app.cardbridge.json'));
+    const missing = await page.evaluate(async () => {
+      const sdk = await import('/sdk.js');
+      try {
+        await sdk.connect({ transports: ['extension'], launch: false });
+        return { code: 'connected' };
+      } catch (e) {
+        return { code: e.code, reason: e.reason };
+      }
+    });
+    assert.equal(missing.code, 2003, JSON.stringify(missing));
+    assert.match(missing.reason, /could not be started: Specified native messaging host not found/);
   } finally {
     await ctx.close();
     other.close();
+    await demo.stop();
+  }
+});
+
+test('several SDK clients in a page and in its frames each hear their own answers', { timeout: 120000 }, async () => {
+  const sites = await multiClientSites();
+  const demo = await startDemo(['--allow-origin', sites.main, '--allow-origin', sites.other]);
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    await checkClients(await ctx.newPage(), sites, demo);
+  } finally {
+    await ctx.close();
+    sites.close();
+    await demo.stop();
+  }
+});
+
+test('a page may hold 32 connections at once, and hears why a 33rd is refused', { timeout: 120000 }, async () => {
+  const demo = await startDemo();
+  const site = await staticServer({ '/': ['text/html', '<!doctype html><title>many</title>'] });
+  const ctx = await launchWithExtension(demo.env);
+  try {
+    const page = await ctx.newPage();
+    await page.goto(site.origin);
+    const res = await page.evaluate(() => new Promise((resolve) => {
+      const answers = new Map();
+      const post = (type, conn) => window.postMessage({ cardbridge: 'page', type, conn }, location.origin);
+      let reopened = null;
+      window.addEventListener('message', (ev) => {
+        const d = ev.data;
+        if (!d || d.cardbridge !== 'extension' || !['ready', 'error'].includes(d.type)) return;
+        if (d.conn === 'again') { reopened = d.type; return; }
+        answers.set(d.conn, d.type === 'ready' ? 'ready' : d.reason);
+        if (answers.size === 33) {
+          // Closing one makes room for another.
+          post('close', 'c0');
+          setTimeout(() => post('open', 'again'), 200);
+          setTimeout(() => resolve({ answers: [...answers.values()], reopened }), 5000);
+        }
+      });
+      for (let i = 0; i < 33; i++) post('open', 'c' + i);
+    }));
+    const ready = res.answers.filter((a) => a === 'ready').length;
+    const refused = res.answers.filter((a) => a !== 'ready');
+    assert.equal(ready, 32, JSON.stringify(res));
+    assert.equal(refused.length, 1);
+    assert.match(refused[0], /already has 32 connections to cardbridge open/);
+    assert.equal(res.reopened, 'ready');
+  } finally {
+    await ctx.close();
+    site.close();
     await demo.stop();
   }
 });

@@ -105,7 +105,7 @@ export async function launchWithExtension(env) {
   const { chromium } = await import('playwright-core');
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'cardbridge-chromium-'));
   nativeHostManifest(userDataDir);
-  return chromium.launchPersistentContext(userDataDir, {
+  const ctx = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
     headless: true,
     env,
@@ -113,6 +113,8 @@ export async function launchWithExtension(env) {
       '--disable-component-update', '--disable-sync',
       `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
   });
+  ctx.userDataDir = userDataDir;
+  return ctx;
 }
 
 /** Walks the demo portal's activation wizard, from key pair to test signature. */
