@@ -88,6 +88,10 @@ func TestEnvelopesBothWays(t *testing.T) {
 			{"smime", "-encrypt", "-aes256", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 			{"cms", "-encrypt", "-aes-128-cbc", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 			{"cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			// Streaming BER: indefinite lengths and the content in chunks.
+			{"smime", "-encrypt", "-stream", "-aes256", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			{"cms", "-encrypt", "-stream", "-aes-128-cbc", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			{"cms", "-encrypt", "-stream", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 		} {
 			if args[0] == "smime" && tc.name == "ec" {
 				continue // openssl smime (PKCS #7) cannot encrypt to EC keys
