@@ -137,7 +137,9 @@ type judgeError struct {
 	err      error
 }
 
-func (e *judgeError) Error() string { return e.who + ": " + strings.TrimSpace(e.out) + " (" + errString(e.err) + ")" }
+func (e *judgeError) Error() string {
+	return e.who + ": " + strings.TrimSpace(e.out) + " (" + errString(e.err) + ")"
+}
 
 func errString(err error) string {
 	if err == nil {
