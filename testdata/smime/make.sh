@@ -93,7 +93,11 @@ o openssl-cms-ecdh-p384-sha384kdf p384 cms -encrypt -aes-256-cbc -keyopt ecdh_kd
 export GNUPGHOME="$tmp/gnupg"
 mkdir -m 700 "$GNUPGHOME"
 echo disable-crl-checks >"$GNUPGHOME/gpgsm.conf"
-gpgsm --batch --quiet --import $k/ca.pem $k/rsa.pem 2>/dev/null
+echo allow-loopback-pinentry >"$GNUPGHOME/gpg-agent.conf"
+gpgsm --batch --quiet --import $k/ca.pem 2>/dev/null
+# gpgsm 2.2 reads only the legacy PKCS #12 ciphers.
+openssl pkcs12 -export -legacy -inkey $k/rsa.key -in $k/rsa.pem -passout pass:x -out "$tmp/rsa.p12"
+echo x | gpgsm --batch --quiet --pinentry-mode loopback --passphrase-fd 0 --import "$tmp/rsa.p12" 2>/dev/null
 fpr=$(gpgsm --with-colons --fingerprint "cardbridge test mail CA" | awk -F: '/^fpr/ {print $10; exit}')
 echo "$fpr S relax" >"$GNUPGHOME/trustlist.txt"
 for cipher in AES AES256; do
@@ -102,6 +106,26 @@ for cipher in AES AES256; do
 	mail rsa "$name" "$tmp/$name.der" >good/$name.eml
 	echo "$name.eml rsa ok" >>"$tmp/manifest"
 done
+# Signed by gpgsm: opaque signed-data; and multipart/signed, as mail
+# clients send it, which is then encrypted (sign, then encrypt).
+gs() { echo x | gpgsm --batch --quiet --pinentry-mode loopback --passphrase-fd 0 --local-user alice-rsa@example.org "$@" 2>/dev/null; }
+gs --sign --output "$tmp/opaque.der" plain.txt
+mail rsa gpgsm-signed-data "$tmp/opaque.der" signed-data >signed/gpgsm-signed-data.eml
+gs --detach-sign --output "$tmp/detached.der" plain.txt
+{
+	hdr rsa gpgsm-multipart-signed
+	printf 'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="=-gpgsm"\r\n\r\n'
+	printf -- '--=-gpgsm\r\n'
+	cat plain.txt
+	printf '\r\n--=-gpgsm\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+	base64 -w 76 "$tmp/detached.der" | sed 's/$/\r/'
+	printf -- '--=-gpgsm--\r\n'
+} >signed/gpgsm-multipart-signed.eml
+gpgsm --batch --quiet --recipient alice-rsa@example.org --output "$tmp/se.der" --encrypt signed/gpgsm-multipart-signed.eml
+mail rsa gpgsm-signed-then-encrypted "$tmp/se.der" >good/gpgsm-signed-then-encrypted.eml
+echo "gpgsm-signed-data.eml rsa invalid_params" >>"$tmp/manifest"
+echo "gpgsm-multipart-signed.eml rsa invalid_params" >>"$tmp/manifest"
+echo "gpgsm-signed-then-encrypted.eml rsa ok=signed/gpgsm-multipart-signed.eml" >>"$tmp/manifest"
 gpgconf --kill all 2>/dev/null || true
 
 # --- pkijs ---------------------------------------------------------------------
@@ -113,11 +137,15 @@ for job in rsa:oaep-sha256:AES-CBC:256 rsa:oaep-sha512:AES-CBC:256 rsa:oaep-sha1
 	echo "$name.eml $rcpt ok" >>"$tmp/manifest"
 done
 
-# --- signed mail: not encrypted, smime.decrypt must say so ----------------------
+# --- signed mail: not encrypted, smime.decrypt must say so; and signed, then encrypted
 openssl smime -sign -in plain.txt -signer $k/rsa.pem -inkey $k/rsa.key -from "Alice <alice-rsa@example.org>" -subject signed >signed/openssl-multipart-signed.eml
 openssl smime -sign -nodetach -in plain.txt -signer $k/p256.pem -inkey $k/p256.key -subject signed-opaque >signed/openssl-signed-data.eml
 echo "openssl-multipart-signed.eml rsa invalid_params" >>"$tmp/manifest"
 echo "openssl-signed-data.eml p256 invalid_params" >>"$tmp/manifest"
+# Sign, then encrypt, streaming.
+openssl smime -encrypt -aes256 -stream -binary -in signed/openssl-multipart-signed.eml -subject signed-then-encrypted $k/rsa.pem \
+	>good/openssl-signed-then-encrypted.eml
+echo "openssl-signed-then-encrypted.eml rsa ok=signed/openssl-multipart-signed.eml" >>"$tmp/manifest"
 
 # --- for a key that is not on the card --------------------------------------
 openssl smime -encrypt -aes256 -in plain.txt -subject not-for-us $k/other.pem >damaged/not-for-us.eml
