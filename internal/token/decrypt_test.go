@@ -93,4 +93,3 @@ func TestECDH(t *testing.T) {
 		return nil
 	})
 }
-
