@@ -40,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
+if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ] || [ ! -d web-extension/node_modules/pkijs ]; }; then
   (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
