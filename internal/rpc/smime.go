@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -329,10 +330,20 @@ func (s *Service) smimeDecrypt(ctx context.Context, c Caller, params json.RawMes
 	// CBC has no MAC: a wrong key or damaged ciphertext passes the
 	// padding check about once in 256 tries. What S/MIME encrypts is a
 	// MIME entity (RFC 8551, section 3.1), and garbage does not read as one.
-	if _, err := smime.Parse(out); err != nil {
+	if !isMIMEEntity(out) {
 		return nil, protocol.Errorf(protocol.CodeInvalidParams, "the message decrypts to something that is not a MIME entity; it is damaged or was not encrypted for this key")
 	}
 	return protocol.SMIMEResult{Message: out}, nil
+}
+
+// isMIMEEntity: header fields, a blank line and a body; an entity may also
+// have no fields at all (RFC 2045), and then starts with the blank line.
+func isMIMEEntity(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("\r\n")) || bytes.HasPrefix(b, []byte("\n")) {
+		return true
+	}
+	_, err := smime.Parse(b)
+	return err == nil
 }
 
 func findRecipient(env *cms.Envelope, keys []token.KeyInfo) (token.KeyInfo, cms.Recipient, bool) {

@@ -71,3 +71,17 @@ func TestCurveHash(t *testing.T) {
 		}
 	}
 }
+
+func TestIsMIMEEntity(t *testing.T) {
+	for in, want := range map[string]bool{
+		"Content-Type: text/plain\r\n\r\nhi\r\n": true,
+		"\r\nno header fields at all\r\n":        true,
+		"Content-Type: text/plain\n\nhi\n":       true,
+		"\x8f\x01garbage from a wrong key":       false,
+		"":                                       false,
+	} {
+		if got := isMIMEEntity([]byte(in)); got != want {
+			t.Errorf("isMIMEEntity(%q) = %v", in, got)
+		}
+	}
+}
