@@ -137,6 +137,12 @@ for job in rsa:oaep-sha256:AES-CBC:256 rsa:oaep-sha512:AES-CBC:256 rsa:oaep-sha1
 	echo "$name.eml $rcpt ok" >>"$tmp/manifest"
 done
 
+# pkijs's AES-GCM is not RFC 5084: GCM inside EnvelopedData, with a bare
+# nonce for parameters and no tag field. openssl refuses it too.
+node "$root/web-extension/test/tools/smime-encrypt.mjs" $k/rsa.pem oaep-sha256:AES-GCM:256 plain.txt "$tmp/pkijs-gcm.der"
+mail rsa pkijs-gcm "$tmp/pkijs-gcm.der" >damaged/pkijs-gcm-in-enveloped-data.eml
+echo "pkijs-gcm-in-enveloped-data.eml rsa invalid_params" >>"$tmp/manifest"
+
 # --- signed mail: not encrypted, smime.decrypt must say so; and signed, then encrypted
 openssl smime -sign -in plain.txt -signer $k/rsa.pem -inkey $k/rsa.key -from "Alice <alice-rsa@example.org>" -subject signed >signed/openssl-multipart-signed.eml
 openssl smime -sign -nodetach -in plain.txt -signer $k/p256.pem -inkey $k/p256.key -subject signed-opaque >signed/openssl-signed-data.eml
