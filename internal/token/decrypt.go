@@ -20,9 +20,9 @@ var oaepMechs = map[crypto.Hash]struct{ hash, mgf uint }{
 	crypto.SHA512: {pkcs11.CKM_SHA512, pkcs11.CKG_MGF1_SHA512},
 }
 
-// errKeyDecrypt is what every refused content key turns into. One text for
-// every cause (bad padding, wrong key, damaged data) so that the answer
-// says nothing an attacker could use as a padding oracle.
+// errKeyDecrypt is what every refused content key turns into: one text
+// for every cause (bad padding, wrong key, damaged data), whichever code
+// the module chose for it, and nothing about which it was.
 func errKeyDecrypt(serial string) error {
 	return fmt.Errorf("the content key does not decrypt with this key on %s; the message is damaged or was not encrypted for it: %w", serial, ErrInvalidInput)
 }
