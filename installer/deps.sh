@@ -40,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -d web-extension/node_modules/puppeteer-core ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
+if [ "$what" = test ] && { [ ! -d web-extension/node_modules/playwright-core ] || [ ! -d web-extension/node_modules/puppeteer-core ] || [ ! -d web-extension/node_modules/pkijs ] || [ ! -x web-extension/node_modules/.bin/web-ext ]; }; then
   (cd web-extension && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # The oldest Firefox ESR the extension supports, unpacked into ~/.cache (not installed) for the tests.

@@ -182,7 +182,11 @@ func (e *Envelope) parseContent(der []byte) error {
 	if eci.Content.Class != 2 || eci.Content.Tag != 0 {
 		return fmt.Errorf("%w: the message has no encrypted content", ErrInvalid)
 	}
-	e.ciphertext = eci.Content.Bytes
+	ct, err := implicitOctets(eci.Content)
+	if err != nil {
+		return err
+	}
+	e.ciphertext = ct
 	e.alg = eci.Algorithm.Algorithm
 	switch {
 	case e.alg.Equal(oidAES128CBC), e.alg.Equal(oidAES192CBC), e.alg.Equal(oidAES256CBC):
@@ -208,6 +212,29 @@ func (e *Envelope) parseContent(der []byte) error {
 		return fmt.Errorf("%w: content cipher %v; cardbridge reads AES-CBC and AES-GCM", ErrInvalid, e.alg)
 	}
 	return nil
+}
+
+// implicitOctets returns the value of an [n] IMPLICIT OCTET STRING. In
+// streaming BER (openssl -stream, gpgsm, pkijs, NSS) it is constructed: a
+// row of OCTET STRING chunks whose headers are not part of the value.
+// toDER cannot join them, for it cannot know that [0] there is a string.
+func implicitOctets(v asn1.RawValue) ([]byte, error) {
+	if !v.IsCompound {
+		return v.Bytes, nil
+	}
+	var out []byte
+	for rest := v.Bytes; len(rest) > 0; {
+		var chunk asn1.RawValue
+		var err error
+		if rest, err = asn1.Unmarshal(rest, &chunk); err != nil {
+			return nil, fmt.Errorf("%w: encrypted content chunk: %v", ErrInvalid, err)
+		}
+		if chunk.Class != 0 || chunk.Tag != 4 || chunk.IsCompound {
+			return nil, fmt.Errorf("%w: encrypted content chunk is not an OCTET STRING", ErrInvalid)
+		}
+		out = append(out, chunk.Bytes...)
+	}
+	return out, nil
 }
 
 func (e *Envelope) parseRecipients(set []byte) error {
@@ -241,8 +268,9 @@ func (e *Envelope) parseRecipients(set []byte) error {
 // [0] subject key identifier.
 func parseRID(el asn1.RawValue, r *Recipient) error {
 	if el.Class == 2 && el.Tag == 0 {
-		r.SKI = el.Bytes
-		return nil
+		ski, err := implicitOctets(el)
+		r.SKI = ski
+		return err
 	}
 	var ias struct {
 		Issuer asn1.RawValue

@@ -83,11 +83,15 @@ func TestEnvelopesBothWays(t *testing.T) {
 		certPath := write(t, dir, "cert.pem", []byte(democa.PEM(cert)))
 		keyPath := write(t, dir, "key.pem", keyPEM(t, tc.key))
 		contentPath := write(t, dir, "content", content)
-		// openssl encrypts, we decrypt: S/MIME CBC (BER), CMS CBC, CMS GCM.
+		// openssl encrypts, we decrypt: S/MIME CBC, CMS CBC, CMS GCM, all DER.
 		for _, args := range [][]string{
 			{"smime", "-encrypt", "-aes256", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 			{"cms", "-encrypt", "-aes-128-cbc", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 			{"cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			// Streaming BER: indefinite lengths and the content in chunks.
+			{"smime", "-encrypt", "-stream", "-aes256", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			{"cms", "-encrypt", "-stream", "-aes-128-cbc", "-binary", "-outform", "DER", "-in", contentPath, certPath},
+			{"cms", "-encrypt", "-stream", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", contentPath, certPath},
 		} {
 			if args[0] == "smime" && tc.name == "ec" {
 				continue // openssl smime (PKCS #7) cannot encrypt to EC keys

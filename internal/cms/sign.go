@@ -62,6 +62,17 @@ func HashByName(name string) (crypto.Hash, error) {
 	return 0, fmt.Errorf("digest algorithm %q: use SHA-256, SHA-384 or SHA-512: %w", name, ErrInvalid)
 }
 
+// HashName is the wire name of h, as HashByName reads it.
+func HashName(h crypto.Hash) string {
+	switch h {
+	case crypto.SHA384:
+		return "SHA-384"
+	case crypto.SHA512:
+		return "SHA-512"
+	}
+	return "SHA-256"
+}
+
 // MicAlg is the multipart/signed micalg name of h (RFC 8551).
 func MicAlg(h crypto.Hash) string {
 	switch h {
@@ -166,10 +177,14 @@ func Sign(signer crypto.Signer, cert *x509.Certificate, chain []*x509.Certificat
 		return nil, err
 	}
 	digestAlgs, _ := asn1.Marshal(pkix.AlgorithmIdentifier{Algorithm: hashOID})
-	var certs []byte
+	// CertificateSet is a SET OF: DER wants its members in ascending
+	// byte order, and strict parsers refuse any other order.
+	var raws [][]byte
 	for _, c := range append([]*x509.Certificate{cert}, chain...) {
-		certs = append(certs, c.Raw...)
+		raws = append(raws, c.Raw)
 	}
+	sort.Slice(raws, func(i, j int) bool { return bytes.Compare(raws[i], raws[j]) < 0 })
+	certs := bytes.Join(raws, nil)
 	sd := signedData{
 		Version:          1,
 		DigestAlgorithms: asn1.RawValue{Class: 0, Tag: 17, IsCompound: true, Bytes: digestAlgs},

@@ -1,12 +1,15 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/csr"
@@ -72,6 +75,10 @@ func signingCert(k token.KeyInfo) (*x509.Certificate, error) {
 // signCMS is sign with format "cms".
 func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) (any, error) {
 	hash := crypto.SHA256
+	// When the page names no hash, the key's curve picks it, once the
+	// key is known; verifiers such as gpgsm refuse a hash shorter than the
+	// curve.
+	named := p.DigestAlgorithm != "" || p.Algorithm != ""
 	var err error
 	if p.DigestAlgorithm != "" {
 		if hash, err = cms.HashByName(p.DigestAlgorithm); err != nil {
@@ -102,6 +109,12 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 		return nil, err
 	}
 	defer release()
+	if !named && curveHash(k) != hash {
+		hash = curveHash(k)
+		if digests, batch, err = signInputs(p, token.SignAlgorithm{Name: cms.HashName(hash), Hash: hash}); err != nil {
+			return nil, err
+		}
+	}
 	if p.Algorithm == "" {
 		alg = defaultAlgorithm(k, hash)
 	}
@@ -146,6 +159,20 @@ func (s *Service) signCMS(ctx context.Context, c Caller, p protocol.SignParams) 
 	return signResult(sigs, batch), nil
 }
 
+// curveHash is the hash that matches k's strength: SHA-384 for P-384,
+// SHA-512 for P-521, SHA-256 for the rest (RFC 5480, section 4; RFC 8551).
+func curveHash(k token.KeyInfo) crypto.Hash {
+	if pub, ok := k.Public.(*ecdsa.PublicKey); ok {
+		switch pub.Curve.Params().BitSize {
+		case 384:
+			return crypto.SHA384
+		case 521:
+			return crypto.SHA512
+		}
+	}
+	return crypto.SHA256
+}
+
 func defaultAlgorithm(k token.KeyInfo, h crypto.Hash) token.SignAlgorithm {
 	for _, a := range token.SignAlgorithms {
 		if a.Hash == h && !a.PSS && a.RSA == strings.HasPrefix(k.Algorithm, "RSA") {
@@ -173,7 +200,7 @@ func (s *Service) smimeSign(ctx context.Context, c Caller, params json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	k, err := pickSigningKey(msg, keys, p.KeyID)
+	k, err := pickSigningKey(msg, keys, p.KeyID, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -181,29 +208,32 @@ func (s *Service) smimeSign(ctx context.Context, c Caller, params json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	alg := defaultAlgorithm(k, crypto.SHA256)
+	hash := curveHash(k)
+	alg := defaultAlgorithm(k, hash)
 	if err := s.cfg.Tokens.CheckMechanism(reader.Card.Serial, alg); err != nil {
 		return nil, err
 	}
 	sum := msg.Summarize()
 	what := fmt.Sprintf("sign the e-mail %q\nfrom %s to %s\nwith your key %q (%s).", sum.Subject, sum.From, sum.To, k.Label, k.Algorithm)
 	entity := msg.SignedEntity()
-	h := crypto.SHA256.New()
+	h := hash.New()
 	h.Write(entity)
 	var sig []byte
 	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
-		sig, err = cms.Sign(sess.Signer(k), cert, chainFor(cert, cas), h.Sum(nil), cms.SignOptions{Hash: crypto.SHA256})
+		sig, err = cms.Sign(sess.Signer(k), cert, chainFor(cert, cas), h.Sum(nil), cms.SignOptions{Hash: hash})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return protocol.SMIMEResult{Message: msg.Signed(entity, sig, cms.MicAlg(crypto.SHA256))}, nil
+	return protocol.SMIMEResult{Message: msg.Signed(entity, sig, cms.MicAlg(hash))}, nil
 }
 
 // pickSigningKey is keyID's key, or else the key whose certificate names
-// the From address, as mail clients choose.
-func pickSigningKey(msg *smime.Message, keys []token.KeyInfo, keyID string) (token.KeyInfo, error) {
+// the From address, as mail clients choose: of those, the one whose
+// certificate is valid now and was issued last, so that a renewal wins
+// over the certificate it replaces.
+func pickSigningKey(msg *smime.Message, keys []token.KeyInfo, keyID string, now time.Time) (token.KeyInfo, error) {
 	if keyID != "" {
 		for _, k := range keys {
 			if k.IDHex() == strings.ToLower(keyID) {
@@ -216,21 +246,42 @@ func pickSigningKey(msg *smime.Message, keys []token.KeyInfo, keyID string) (tok
 	if err != nil {
 		return token.KeyInfo{}, err
 	}
+	var best token.KeyInfo
+	var bestCert *x509.Certificate
+	var invalid []string
 	for _, k := range keys {
 		if k.Certificate == nil {
 			continue
 		}
 		cert, err := x509.ParseCertificate(k.Certificate)
-		if err != nil {
+		if err != nil || !namesAddress(cert, from) {
 			continue
 		}
-		for _, e := range csr.Emails(cert) {
-			if strings.EqualFold(e, from) {
-				return k, nil
-			}
+		switch {
+		case now.Before(cert.NotBefore):
+			invalid = append(invalid, fmt.Sprintf("%q is valid only from %s", k.Label, cert.NotBefore.UTC().Format(time.DateOnly)))
+		case now.After(cert.NotAfter):
+			invalid = append(invalid, fmt.Sprintf("%q expired on %s", k.Label, cert.NotAfter.UTC().Format(time.DateOnly)))
+		case bestCert == nil || cert.NotBefore.After(bestCert.NotBefore):
+			best, bestCert = k, cert
 		}
 	}
+	if bestCert != nil {
+		return best, nil
+	}
+	if len(invalid) > 0 {
+		return token.KeyInfo{}, protocol.Errorf(protocol.CodeKeyNotFound, "no certificate on the card for %s is valid now: %s", from, strings.Join(invalid, "; "))
+	}
 	return token.KeyInfo{}, protocol.Errorf(protocol.CodeKeyNotFound, "no certificate on the card is for %s", from)
+}
+
+func namesAddress(cert *x509.Certificate, addr string) bool {
+	for _, e := range csr.Emails(cert) {
+		if strings.EqualFold(e, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Service) smimeDecrypt(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
@@ -276,7 +327,23 @@ func (s *Service) smimeDecrypt(ctx context.Context, c Caller, params json.RawMes
 	if err != nil {
 		return nil, err
 	}
+	// CBC has no MAC: a wrong key or damaged ciphertext passes the
+	// padding check about once in 256 tries. What S/MIME encrypts is a
+	// MIME entity (RFC 8551, section 3.1), and garbage does not read as one.
+	if !isMIMEEntity(out) {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "the message decrypts to something that is not a MIME entity; it is damaged or was not encrypted for this key")
+	}
 	return protocol.SMIMEResult{Message: out}, nil
+}
+
+// isMIMEEntity: header fields, a blank line and a body; an entity may also
+// have no fields at all (RFC 2045), and then starts with the blank line.
+func isMIMEEntity(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("\r\n")) || bytes.HasPrefix(b, []byte("\n")) {
+		return true
+	}
+	_, err := smime.Parse(b)
+	return err == nil
 }
 
 func findRecipient(env *cms.Envelope, keys []token.KeyInfo) (token.KeyInfo, cms.Recipient, bool) {

@@ -3,7 +3,9 @@ package token
 import (
 	"crypto"
 	"crypto/elliptic"
+	"crypto/subtle"
 	"encoding/asn1"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/miekg/pkcs11"
@@ -167,4 +169,61 @@ func unwrapECPoint(v []byte, curve elliptic.Curve) []byte {
 		return inner
 	}
 	return v
+}
+
+// oaepUnpad removes RSAES-OAEP padding with an empty label (RFC 8017,
+// section 7.1.2, step 3) from em, the raw RSA output of a k-byte modulus.
+// It runs in time that depends only on k and the hash, never on where or
+// whether the padding is wrong, so that a caller timing it learns nothing
+// (Manger's attack); only the final ok is a branch.
+func oaepUnpad(hash crypto.Hash, em []byte, k int) (out []byte, ok bool) {
+	hLen := hash.Size()
+	if !hash.Available() || k < 2*hLen+2 || len(em) > k {
+		return nil, false
+	}
+	// Modules may drop leading zero bytes of the raw result.
+	full := make([]byte, k)
+	copy(full[k-len(em):], em)
+	y, maskedSeed, maskedDB := full[0], full[1:1+hLen], full[1+hLen:]
+
+	seed := make([]byte, hLen)
+	copy(seed, maskedSeed)
+	mgf1XOR(seed, hash, maskedDB)
+	db := make([]byte, len(maskedDB))
+	copy(db, maskedDB)
+	mgf1XOR(db, hash, seed)
+
+	lHash := hash.New().Sum(nil)
+	good := subtle.ConstantTimeByteEq(y, 0) & subtle.ConstantTimeCompare(db[:hLen], lHash)
+
+	// PS is zero bytes, then 0x01, then the message. Walk all of it.
+	rest := db[hLen:]
+	looking, index, invalid := 1, 0, 0
+	for i, b := range rest {
+		zero, one := subtle.ConstantTimeByteEq(b, 0), subtle.ConstantTimeByteEq(b, 1)
+		index = subtle.ConstantTimeSelect(looking&one, i, index)
+		looking = subtle.ConstantTimeSelect(one, 0, looking)
+		invalid = subtle.ConstantTimeSelect(looking&^zero&1, 1, invalid)
+	}
+	if good&^invalid&^looking&1 != 1 {
+		return nil, false
+	}
+	return rest[index+1:], true
+}
+
+// mgf1XOR xors out with MGF1(seed) over hash (RFC 8017, appendix B.2.1).
+func mgf1XOR(out []byte, hash crypto.Hash, seed []byte) {
+	var counter [4]byte
+	done := 0
+	for done < len(out) {
+		d := hash.New()
+		d.Write(seed)
+		d.Write(counter[:])
+		block := d.Sum(nil)
+		for i := 0; i < len(block) && done < len(out); i++ {
+			out[done] ^= block[i]
+			done++
+		}
+		binary.BigEndian.PutUint32(counter[:], binary.BigEndian.Uint32(counter[:])+1)
+	}
 }
