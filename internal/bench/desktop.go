@@ -47,21 +47,20 @@ func (e *env) linkToAnswer() (time.Duration, error) {
 	}
 	defer restore()
 	defer stopByPing()
+	port := freePort()
 	cmd := exec.Command(e.cfg.Binary, "open", "cardbridge://start")
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf, "CARDBRIDGE_PINENTRY="+e.cfg.Pinentry, "DISPLAY=", "WAYLAND_DISPLAY=",
-		"XDG_STATE_HOME="+filepath.Join(e.dir, "state"))
+		"XDG_STATE_HOME="+filepath.Join(e.dir, "state"), "CARDBRIDGE_LISTEN=127.0.0.1:"+strconv.Itoa(port))
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
 		return 0, err
 	}
 	for time.Since(t0) < 10*time.Second {
-		for port := 47150; port <= 47154; port++ {
-			if c, err := dial(port, e.origins[0]); err == nil {
-				err = c.call("system.info", nil, nil)
-				c.close()
-				if err == nil {
-					return time.Since(t0), nil
-				}
+		if c, err := dial(port, e.origins[0]); err == nil {
+			err = c.call("system.info", nil, nil)
+			c.close()
+			if err == nil {
+				return time.Since(t0), nil
 			}
 		}
 		time.Sleep(time.Millisecond)
