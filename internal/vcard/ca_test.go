@@ -76,3 +76,13 @@ func readPEM(t *testing.T, file string) []byte {
 	}
 	return blk.Bytes
 }
+
+// readPEMBytes returns the DER inside the first PEM block.
+func readPEMBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("no PEM")
+	}
+	return blk.Bytes
+}

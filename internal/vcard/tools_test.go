@@ -13,12 +13,12 @@ import (
 
 // bench is a private pcscd with one virtual card in its first reader.
 type bench struct {
-	t     *testing.T
-	pcsc  *pcsctest.PCSC
-	card  *vcard.Card
-	dir   string
-	home  string
-	ca    *testCA
+	t    *testing.T
+	pcsc *pcsctest.PCSC
+	card *vcard.Card
+	dir  string
+	home string
+	ca   *testCA
 }
 
 func newBench(t *testing.T) *bench {
