@@ -14,11 +14,11 @@ package vcard
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +85,7 @@ type Card struct {
 	seen   chan struct{} // closed at the reader's first ATR request
 	seenOn sync.Once
 	once   sync.Once
+	pulled atomic.Bool // Remove was called
 	err    error
 }
 
@@ -128,7 +129,7 @@ func (c *Card) Done() <-chan struct{} { return c.done }
 // card (it polls about every 400 ms) and clients can use it.
 func (c *Card) Seen() <-chan struct{} { return c.seen }
 
-// Err says why the card came out; nil after Remove.
+// Err waits until the card is out and says why; nil after Remove.
 func (c *Card) Err() error {
 	<-c.done
 	return c.err
@@ -136,7 +137,10 @@ func (c *Card) Err() error {
 
 // Remove pulls the card out of the reader and waits until it is out.
 func (c *Card) Remove() {
-	c.once.Do(func() { c.conn.Close() })
+	c.once.Do(func() {
+		c.pulled.Store(true)
+		c.conn.Close()
+	})
 	<-c.done
 }
 
@@ -146,8 +150,8 @@ func (c *Card) serve() {
 	for {
 		msg, err := c.read()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-				c.err = fmt.Errorf("vcard: read from vpcd: %w", err)
+			if !c.pulled.Load() {
+				c.err = fmt.Errorf("vcard: vpcd closed the connection: %w", err)
 			}
 			return
 		}
@@ -159,7 +163,7 @@ func (c *Card) serve() {
 			time.Sleep(c.slow)
 		}
 		if err := c.write(out); err != nil {
-			if !errors.Is(err, net.ErrClosed) {
+			if !c.pulled.Load() {
 				c.err = fmt.Errorf("vcard: write to vpcd: %w", err)
 			}
 			return

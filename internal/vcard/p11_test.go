@@ -71,7 +71,9 @@ func TestOpenSC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cardECDH, err := cardPub.(interface{ ECDH() (*ecdh.PublicKey, error) }).ECDH()
+	cardECDH, err := cardPub.(interface {
+		ECDH() (*ecdh.PublicKey, error)
+	}).ECDH()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestYKCS11(t *testing.T) {
 	mustContain(t, b.p11(module(t, pcsctest.OpenSCModule), "-O"), "CN=vcard ykcs11 9e")
 
 	for i := 0; i < 3; i++ {
-		b.try("yubico-piv-tool", "-r", "Yubico", "-a", "verify-pin", "-P", "000000")
+		b.try("yubico-piv-tool", "-a", "verify-pin", "-P", "000000")
 	}
 	mustContain(t, b.piv("-a", "status"), "PIN tries left:\t0")
 	b.p11(yk, "--unlock-pin", "--puk", "puk:"+vcard.DefaultPUK, "--new-pin", "pin:"+vcard.DefaultPIN)

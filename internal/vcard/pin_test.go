@@ -14,7 +14,7 @@ func TestPINWithTool(t *testing.T) {
 	b := newBench(t)
 	wrong := func(want string) {
 		t.Helper()
-		out, err := b.try("yubico-piv-tool", "-r", "Yubico", "-a", "verify-pin", "-P", "000000")
+		out, err := b.try("yubico-piv-tool", "-a", "verify-pin", "-P", "000000")
 		if err == nil {
 			t.Fatalf("wrong PIN accepted:\n%s", out)
 		}
@@ -25,7 +25,7 @@ func TestPINWithTool(t *testing.T) {
 	b.reinsert()
 	mustContain(t, b.piv("-a", "status"), "PIN tries left:\t1")
 	wrong("blocked")
-	out, err := b.try("yubico-piv-tool", "-r", "Yubico", "-a", "verify-pin", "-P", vcard.DefaultPIN)
+	out, err := b.try("yubico-piv-tool", "-a", "verify-pin", "-P", vcard.DefaultPIN)
 	if err == nil {
 		t.Fatalf("right PIN accepted on a blocked card:\n%s", out)
 	}
@@ -39,7 +39,7 @@ func TestPINWithTool(t *testing.T) {
 	mustContain(t, b.piv("-a", "status"), "PIN tries left:\t3")
 
 	// A wrong PUK counts down too.
-	out, err = b.try("yubico-piv-tool", "-r", "Yubico", "-a", "unblock-pin", "-P", "87654321", "-N", "123456")
+	out, err = b.try("yubico-piv-tool", "-a", "unblock-pin", "-P", "87654321", "-N", "123456")
 	if err == nil || !strings.Contains(out, "2 tries left") {
 		t.Fatalf("wrong PUK: %v\n%s", err, out)
 	}

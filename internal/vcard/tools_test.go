@@ -66,7 +66,7 @@ func (b *bench) try(name string, args ...string) (string, error) {
 }
 
 func (b *bench) piv(args ...string) string {
-	return b.run("yubico-piv-tool", append([]string{"-r", "Yubico"}, args...)...)
+	return b.run("yubico-piv-tool", args...)
 }
 
 // file writes data into the bench's temp dir and returns its path.
@@ -127,7 +127,7 @@ func TestYubicoPIVTool(t *testing.T) {
 	mustContain(t, status, "Slot 9a:", "CN=vcard 9a", "Slot 9c:", "CN=vcard 9c", "Slot 9d:", "CN=vcard 9d")
 
 	// No PIN, no signature.
-	if out, err := b.try("yubico-piv-tool", "-r", "Yubico", "-a", "test-signature", "-s", "9a", "-i", certs["9a"]); err == nil {
+	if out, err := b.try("yubico-piv-tool", "-a", "test-signature", "-s", "9a", "-i", certs["9a"]); err == nil {
 		t.Fatalf("signed without the PIN:\n%s", out)
 	}
 	// The certificates come back as they went in.

@@ -11,9 +11,10 @@
 //     libykcs11.so) reads PCSCLITE_CSOCK_NAME from this process when it first
 //     talks to PC/SC, so call Setenv before loading it.
 //
-// The readers are named "Yubico vcard N 00 S" because ykcs11 2.2 ignores
-// readers whose name does not start with "Yubico". Their vpcd ports are free
-// ports picked at start, never the default 35963.
+// The readers are named "Yubico YubiKey vcard N 00 S": ykcs11 2.2 ignores
+// readers whose name does not start with "Yubico", and yubico-piv-tool looks
+// for "Yubikey" unless given -r. Their vpcd ports are free ports picked at
+// start, never the default 35963.
 //
 // Without pcscd, vpcd or unshare the test is skipped; with
 // CARDBRIDGE_REQUIRE_PCSC=1 or CI=true it fails instead.
@@ -192,7 +193,7 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, driver, base)
+		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico YubiKey vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, driver, base)
 	}
 	if err := os.Mkdir(run, 0o755); err != nil {
 		return nil, err
