@@ -82,7 +82,8 @@ type Card struct {
 	slow   time.Duration
 	serial uint32
 	done   chan struct{}
-	seen   chan struct{} // closed at the reader's first ATR request
+	seen   chan struct{} // closed at the reader's first ATR request after power on
+	on     bool
 	seenOn sync.Once
 	once   sync.Once
 	pulled atomic.Bool // Remove was called
@@ -125,8 +126,9 @@ func (c *Card) Serial() uint32 { return c.serial }
 // Done is closed when the card is out: removed, or the reader went away.
 func (c *Card) Done() <-chan struct{} { return c.done }
 
-// Seen is closed once the reader has asked for the ATR: pcscd noticed the
-// card (it polls about every 400 ms) and clients can use it.
+// Seen is closed once the reader has powered the card up and read its ATR:
+// pcscd noticed the card (it polls about every 400 ms) and is about to tell
+// its clients.
 func (c *Card) Seen() <-chan struct{} { return c.seen }
 
 // Err waits until the card is out and says why; nil after Remove.
@@ -178,11 +180,14 @@ func (c *Card) answer(msg []byte) []byte {
 	}
 	switch msg[0] {
 	case 0x00, 0x01, 0x02: // power off, power on, reset
+		c.on = msg[0] == 0x01
 		c.applet.selected = false
 		c.applet.resetStatus()
 		return nil
 	case 0x04:
-		c.seenOn.Do(func() { close(c.seen) })
+		if c.on {
+			c.seenOn.Do(func() { close(c.seen) })
+		}
 		return c.atr
 	}
 	return nil

@@ -117,6 +117,9 @@ func (p *PCSC) Insert(t testing.TB, i int, stateDir string, opts vcard.Options) 
 	t.Cleanup(c.Remove)
 	select {
 	case <-c.Seen():
+		// pcscd publishes the new state right after reading the ATR; give
+		// it that moment before a client connects.
+		time.Sleep(50 * time.Millisecond)
 	case <-ctx.Done():
 		t.Fatalf("pcsctest: pcscd did not see the card in %s; pcscd log:\n%s", p.Readers[i].Name, p.log)
 	}
