@@ -156,7 +156,11 @@ func (a *applet) generate(c command) ([]byte, uint16) {
 		return nil, swIncorrectData
 	}
 	alg := m[0x80][0]
-	p, err := newKey(alg)
+	gen := a.keygen
+	if gen == nil {
+		gen = newKey
+	}
+	p, err := gen(alg)
 	if err != nil {
 		return nil, swIncorrectData
 	}

@@ -2,6 +2,7 @@ package vcard
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/hex"
 )
 
@@ -26,6 +27,7 @@ type applet struct {
 	st       *state
 	unknown  bool
 	logf     func(string, ...any)
+	keygen   func(alg byte) (crypto.Signer, error) // nil: newKey; the fuzz test hands out keys made once
 	selected bool
 	pinOK    bool // PIN verified since SELECT or power on
 	pinFresh bool // PIN verified and not yet used by a "PIN always" key
