@@ -1,0 +1,308 @@
+// Package pcsctest gives a test its own pcscd with vpcd readers, for virtual
+// cards (package vcard) that real PC/SC clients (OpenSC, ykcs11,
+// yubico-piv-tool) use.
+//
+// pcscd 1.9 always serves /run/pcscd/pcscd.comm and refuses to start when
+// another pcscd owns it, so Start runs it in a mount namespace of its own
+// (unshare) where /run/pcscd is a directory of the test. Clients find it
+// through PCSCLITE_CSOCK_NAME:
+//   - a tool run with exec gets Env() as its environment;
+//   - a PKCS#11 module loaded into the test process (opensc-pkcs11.so,
+//     libykcs11.so) reads PCSCLITE_CSOCK_NAME from this process when it first
+//     talks to PC/SC, so call Setenv before loading it.
+//
+// The readers are named "Yubico YubiKey vcard N 00 S": ykcs11 2.2 ignores
+// readers whose name does not start with "Yubico", and yubico-piv-tool looks
+// for "Yubikey" unless given -r. Their vpcd ports are free ports picked at
+// start, never the default 35963.
+//
+// Without pcscd, vpcd or unshare the test is skipped; with
+// CARDBRIDGE_REQUIRE_PCSC=1 or CI=true it fails instead.
+package pcsctest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/vcard"
+)
+
+// Reader is one vpcd reader slot of the test's pcscd.
+type Reader struct {
+	Name string // PC/SC reader name
+	Addr string // where a card connects: 127.0.0.1:port
+}
+
+// PCSC is a running private pcscd.
+type PCSC struct {
+	Socket  string // the value of PCSCLITE_CSOCK_NAME
+	Readers []Reader
+	cmd     *exec.Cmd
+	log     *logBuf
+}
+
+// vpcdSlots is how many readers one vpcd reader.conf entry makes (ports P
+// and P+1 in Debian's build).
+const vpcdSlots = 2
+
+// Start starts a pcscd with at least n vpcd readers and stops it when the test
+// ends.
+func Start(t testing.TB, n int) *PCSC {
+	t.Helper()
+	pcscd, driver, err := find()
+	if err != nil {
+		Missing(t, err)
+	}
+	var last error
+	for try := 0; try < 3; try++ { // a port taken between picking and binding: pick again
+		p, err := start(t, pcscd, driver, n)
+		if err == nil {
+			return p
+		}
+		last = err
+	}
+	t.Fatalf("pcsctest: %v", last)
+	return nil
+}
+
+// Missing skips the test for a missing PC/SC part, or fails it when
+// CARDBRIDGE_REQUIRE_PCSC=1 or CI=true.
+func Missing(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CARDBRIDGE_REQUIRE_PCSC") != "" || os.Getenv("CI") == "true" {
+		t.Fatalf("pcscd and vpcd are required here: %v", err)
+	}
+	t.Skipf("pcscd/vpcd missing (apt install pcscd vsmartcard-vpcd): %v", err)
+}
+
+// Env is this process's environment with PCSCLITE_CSOCK_NAME pointing at the
+// test's pcscd, for exec.Cmd.Env.
+func (p *PCSC) Env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PCSCLITE_CSOCK_NAME=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "PCSCLITE_CSOCK_NAME="+p.Socket)
+}
+
+// Setenv points this process's PC/SC clients (PKCS#11 modules loaded later
+// in it) at the test's pcscd, until the test ends.
+func (p *PCSC) Setenv(t testing.TB) { t.Setenv("PCSCLITE_CSOCK_NAME", p.Socket) }
+
+// Insert puts a card with its state in stateDir into reader i, waits until
+// pcscd has seen it, and removes it when the test ends.
+func (p *PCSC) Insert(t testing.TB, i int, stateDir string, opts vcard.Options) *vcard.Card {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := vcard.Insert(ctx, p.Readers[i].Addr, stateDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Remove)
+	select {
+	case <-c.Seen():
+		// pcscd publishes the new state right after reading the ATR; give
+		// it that moment before a client connects.
+		time.Sleep(50 * time.Millisecond)
+	case <-ctx.Done():
+		t.Fatalf("pcsctest: pcscd did not see the card in %s; pcscd log:\n%s", p.Readers[i].Name, p.log)
+	}
+	return c
+}
+
+// Log is what pcscd printed so far (info level), for failure messages.
+func (p *PCSC) Log() string { return p.log.String() }
+
+func find() (pcscd, driver string, err error) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return "", "", err
+	}
+	pcscd, err = exec.LookPath("pcscd")
+	if err != nil {
+		if _, e := os.Stat("/usr/sbin/pcscd"); e != nil {
+			return "", "", err
+		}
+		pcscd = "/usr/sbin/pcscd"
+	}
+	for _, d := range []string{"/usr/lib/pcsc/drivers/serial", "/usr/lib64/pcsc/drivers/serial", "/usr/local/lib/pcsc/drivers/serial"} {
+		if _, err := os.Stat(filepath.Join(d, "libifdvpcd.so")); err == nil {
+			return pcscd, filepath.Join(d, "libifdvpcd.so"), nil
+		}
+	}
+	return "", "", errors.New("libifdvpcd.so (vsmartcard-vpcd) not found")
+}
+
+// freeBase finds a port P with P..P+vpcdSlots-1 free on every address (vpcd
+// listens on all of them).
+func freeBase() (int, error) {
+	for try := 0; try < 20; try++ {
+		var ls []net.Listener
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			return 0, err
+		}
+		ls = append(ls, l)
+		base := l.Addr().(*net.TCPAddr).Port
+		ok := base+vpcdSlots <= 65535
+		for i := 1; ok && i < vpcdSlots; i++ {
+			l, err := net.Listen("tcp", ":"+strconv.Itoa(base+i))
+			ok = err == nil
+			if ok {
+				ls = append(ls, l)
+			}
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, errors.New("no free port range for vpcd")
+}
+
+var (
+	reStartup = regexp.MustCompile(`Attempting startup of (.+) using `)
+	rePort    = regexp.MustCompile(`Waiting for virtual ICC on port (\d+)`)
+)
+
+func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
+	dir, err := os.MkdirTemp("", "pcsctest")
+	if err != nil {
+		return nil, err
+	}
+	run := filepath.Join(dir, "run")
+	conf := filepath.Join(dir, "reader.conf")
+	var b strings.Builder
+	for i := 0; i*vpcdSlots < n; i++ {
+		base, err := freeBase()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico YubiKey vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, driver, base)
+	}
+	if err := os.Mkdir(run, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"--mount"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--map-root-user")
+	}
+	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec "$2" --foreground --info --config "$3"`
+	args = append(args, "sh", "-c", script, "sh", run, pcscd, conf)
+	cmd := exec.Command("unshare", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	p := &PCSC{Socket: filepath.Join(run, "pcscd.comm"), cmd: cmd, log: &logBuf{}}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start pcscd: %w", err)
+	}
+	exited := make(chan struct{})
+	ready := make(chan struct{})
+	go p.read(out, ready, exited)
+	stop := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		os.RemoveAll(dir)
+	}
+	select {
+	case <-ready:
+	case <-exited:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pcscd exited at start:\n%s", p.log)
+	case <-time.After(10 * time.Second):
+		stop()
+		return nil, fmt.Errorf("pcscd not ready after 10 s:\n%s", p.log)
+	}
+	p.Readers = p.log.readers()
+	if len(p.Readers) < n {
+		stop()
+		return nil, fmt.Errorf("pcscd made %d vpcd readers, want %d:\n%s", len(p.Readers), n, p.log)
+	}
+	t.Cleanup(stop)
+	return p, nil
+}
+
+// read copies pcscd's output into the log until it exits, and says when the
+// daemon is ready.
+func (p *PCSC) read(out interface{ Read([]byte) (int, error) }, ready, exited chan struct{}) {
+	sc := bufio.NewScanner(out)
+	once := sync.Once{}
+	for sc.Scan() {
+		line := sc.Text()
+		p.log.add(line)
+		if strings.Contains(line, "daemon ready") {
+			once.Do(func() { close(ready) })
+		}
+	}
+	p.cmd.Wait()
+	close(exited)
+}
+
+// logBuf keeps pcscd's output, and the readers it made in the order made.
+type logBuf struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuf) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) < 5000 {
+		l.lines = append(l.lines, s)
+	}
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// readers pairs each "Attempting startup of NAME" with the vpcd port logged
+// after it; a reader whose port could not be bound has none and is left out.
+func (l *logBuf) readers() []Reader {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var rs []Reader
+	name := ""
+	for _, s := range l.lines {
+		if m := reStartup.FindStringSubmatch(s); m != nil {
+			name = m[1]
+		} else if m := rePort.FindStringSubmatch(s); m != nil && name != "" {
+			rs = append(rs, Reader{Name: name, Addr: "127.0.0.1:" + m[1]})
+			name = ""
+		}
+	}
+	return rs
+}
