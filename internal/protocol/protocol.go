@@ -40,6 +40,7 @@ const (
 	CodeCardRemoved         = 1009
 	CodeCertificateMismatch = 1010
 	CodeTimeout             = 1011
+	CodeSlotOccupied        = 1012
 	CodeInternal            = 1099
 )
 
@@ -60,6 +61,7 @@ var codeNames = map[int]string{
 	CodeCardRemoved:         "card_removed",
 	CodeCertificateMismatch: "certificate_mismatch",
 	CodeTimeout:             "timeout",
+	CodeSlotOccupied:        "slot_occupied",
 	CodeInternal:            "internal",
 }
 

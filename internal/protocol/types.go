@@ -56,6 +56,9 @@ type Card struct {
 	Model        string   `json:"model"`
 	PIN          PINState `json:"pin"`
 	Algorithms   []string `json:"algorithms"`
+	// FixedSlots: a PIV card (a YubiKey, say), whose keys live in fixed
+	// slots that keys.generate picks by purpose.
+	FixedSlots bool `json:"fixedSlots,omitempty"`
 }
 
 // PINState is what the card says about its user PIN.
@@ -96,6 +99,12 @@ type KeysGenerateParams struct {
 	Algorithm string      `json:"algorithm"`
 	Label     string      `json:"label,omitempty"`
 	CSR       *CSRRequest `json:"csr,omitempty"`
+	// Purpose picks the slot on a card with fixed slots: "authenticate"
+	// (PIV 9a, the default), "sign" (9c) or "decrypt" (9d).
+	Purpose string `json:"purpose,omitempty"`
+	// Replace allows a key to replace the one in a full slot, once the
+	// user confirms; without it a full slot is refused with slot_occupied.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // CSRRequest is what goes into a certificate request besides the key.
@@ -122,6 +131,7 @@ type KeysGenerateResult struct {
 	Algorithm string `json:"algorithm"`
 	PublicKey []byte `json:"publicKey"`
 	CSR       string `json:"csr,omitempty"`
+	Slot      string `json:"slot,omitempty"` // the PIV slot, e.g. "9a"
 }
 
 // CSRCreateParams are the params of csr.create.

@@ -118,7 +118,7 @@ func (s *Service) certificatesInstall(ctx context.Context, c Caller, params json
 	}
 	what := fmt.Sprintf("store the certificate of %q, issued by %q and valid until %s, with your key %q.",
 		cert.Subject.CommonName, cert.Issuer.CommonName, cert.NotAfter.Format("2 January 2006"), k.Label)
-	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
+	err = s.withPIN(s.managementKey(ctx, c, reader), c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
 		k, err = sess.InstallCertificate(cert, label, chain)
 		return err
 	})

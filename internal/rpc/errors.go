@@ -50,6 +50,7 @@ func toProtocolError(err error) *protocol.Error {
 		{token.ErrAmbiguousCard, protocol.CodeInvalidParams},
 		{token.ErrInvalidInput, protocol.CodeInvalidParams},
 		{token.ErrCertificateMismatch, protocol.CodeCertificateMismatch},
+		{token.ErrSlotFull, protocol.CodeSlotOccupied},
 		{csr.ErrInvalid, protocol.CodeInvalidParams},
 		{cms.ErrInvalid, protocol.CodeInvalidParams},
 		{smime.ErrInvalid, protocol.CodeInvalidParams},

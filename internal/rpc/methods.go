@@ -40,6 +40,7 @@ func CardsList(m *token.Manager) protocol.CardsList {
 				Serial: c.Serial, Label: c.Label, Manufacturer: c.Manufacturer, Model: c.Model,
 				PIN:        protocol.PINState(c.PIN),
 				Algorithms: append([]string{}, c.Algorithms...),
+				FixedSlots: c.FixedSlots,
 			}
 		}
 		out.Readers = append(out.Readers, pr)
@@ -105,15 +106,37 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	if !slices.Contains(reader.Card.Algorithms, alg.Name) {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "card %s cannot generate %s keys", reader.Card.Serial, alg.Name)
 	}
-	what := fmt.Sprintf("create a new %s key pair named %q on your card.", alg.Name, p.Label)
+	opts := token.GenerateOptions{Purpose: p.Purpose, Replace: p.Replace}
+	slot, known := token.PIVSlot(p.Purpose)
+	if !known {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "unknown purpose %q; use authenticate, sign or decrypt", Truncate(p.Purpose, 32))
+	}
+	where := "on your card"
+	if reader.Card.FixedSlots && !p.Replace {
+		// Refused before any dialog; the card checks again in the session.
+		if full, err := s.cfg.Tokens.SlotInUse(ctx, reader.Card.Serial, p.Purpose); err != nil {
+			return nil, err
+		} else if full {
+			return nil, protocol.Errorf(protocol.CodeSlotOccupied, "slot %s of card %s already holds a key; ask with replace to replace it", slot, reader.Card.Serial)
+		}
+	}
+	if reader.Card.FixedSlots {
+		where = fmt.Sprintf("in slot %s of your card", slot)
+		if p.Replace {
+			where += ", replacing the key that is there now"
+		}
+	} else {
+		slot = ""
+	}
+	what := fmt.Sprintf("create a new %s key pair named %q %s.", alg.Name, p.Label, where)
 	if p.CSR != nil {
-		what = fmt.Sprintf("create a new %s key pair named %q on your card, and a certificate request for %s.", alg.Name, p.Label, describeSubject(req))
+		what = fmt.Sprintf("create a new %s key pair named %q %s, and a certificate request for %s.", alg.Name, p.Label, where, describeSubject(req))
 	}
 	what += "\nThis can take a while; do not remove the card."
 	var k token.KeyInfo
 	var pemCSR []byte
-	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {
-		if k, err = sess.GenerateKey(alg, p.Label); err != nil {
+	err = s.withPIN(s.managementKey(ctx, c, reader), c, reader.Card.Serial, what, func(sess *token.Session) error {
+		if k, err = sess.GenerateKey(alg, p.Label, opts); err != nil {
 			return err
 		}
 		if p.CSR == nil {
@@ -131,7 +154,7 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	return protocol.KeysGenerateResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, PublicKey: k.SPKI, CSR: string(pemCSR)}, nil
+	return protocol.KeysGenerateResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, PublicKey: k.SPKI, CSR: string(pemCSR), Slot: slot}, nil
 }
 
 func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (any, error) {

@@ -23,6 +23,18 @@ func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn
 	return s.cfg.Tokens.Do(ctx, serial, login, fn)
 }
 
+// managementKey lets writes to a PIV card ask the user for its
+// management key, should the card refuse the factory default. A page
+// never supplies it.
+func (s *Service) managementKey(ctx context.Context, c Caller, r token.Reader) context.Context {
+	return token.WithManagementKey(ctx, func(ctx context.Context) (string, error) {
+		desc := fmt.Sprintf("%s wants to write to your card, which does not take the factory management key.\n\n"+
+			"Card: %s\nReader: %s\n\nEnter the card's management key (48 hex digits), or Cancel to refuse.",
+			c.Origin, protocol.GroupSerial(oneLine(r.Card.Serial)), oneLine(r.Name))
+		return s.cfg.Prompter.GetPIN(ctx, pin.Prompt{Title: "cardbridge", Description: desc, Label: "Management key:", OK: "Allow"})
+	})
+}
+
 // prestart starts the dialog program ahead of a prompt when the Prompter
 // can; stop must always be called.
 func (s *Service) prestart(ctx context.Context) (_ context.Context, stop func()) {

@@ -23,6 +23,8 @@ type Card struct {
 	Model        string
 	PIN          PINState
 	Algorithms   []string // key algorithms it can generate, e.g. "RSA-2048"
+	// FixedSlots: keys live in PIV slots (9a, 9c, 9d), chosen by purpose.
+	FixedSlots bool
 }
 
 // PINState is what the token says about its user PIN.
@@ -84,6 +86,7 @@ func (m *Manager) card(s slot) Card {
 		Model:        clean(ti.Model),
 		PIN:          pinState(ti),
 		Algorithms:   m.algorithms(s),
+		FixedSlots:   s.fixedSlots(),
 	}
 }
 

@@ -81,6 +81,16 @@ func (s *Session) InstallCertificate(cert *x509.Certificate, label string, chain
 	if err != nil {
 		return KeyInfo{}, err
 	}
+	if s.c.slot.fixedSlots() {
+		// A PIV slot holds its key's certificate and nothing else: no
+		// room for the chain, which the page keeps serving anyway.
+		err := s.asOfficer(func() error { return s.c.pivCert(cert, k.ID) })
+		if err != nil {
+			return KeyInfo{}, err
+		}
+		k.Certificate = cert.Raw
+		return k, nil
+	}
 	w := &writer{c: s.c}
 	if err := w.cert(existing, cert, k.ID, label, false); err != nil {
 		return KeyInfo{}, w.undo(err)
@@ -162,6 +172,23 @@ func (w *writer) cert(existing []StoredCertificate, cert *x509.Certificate, id [
 	})
 	if err != nil {
 		return fmt.Errorf("write certificate %q: %w", label, err)
+	}
+	return nil
+}
+
+// pivCert writes the certificate object of a PIV slot, replacing what it
+// held: the template has only what PIV modules accept.
+func (c *conn) pivCert(cert *x509.Certificate, id []byte) error {
+	c.wrote = true
+	_, err := c.p.CreateObject(c.sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
+		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, cert.Raw),
+	})
+	if err != nil {
+		return fmt.Errorf("write certificate of slot %x: %w", id, mapError(err))
 	}
 	return nil
 }

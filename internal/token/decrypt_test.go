@@ -33,7 +33,7 @@ func onCard(t *testing.T, fn func(*Session) error) {
 // a damaged content key is invalid input, whatever the module reports.
 func TestDecryptRSA(t *testing.T) {
 	onCard(t, func(s *Session) error {
-		k, err := s.GenerateKey(KeyAlgorithms[0], "rsa")
+		k, err := s.GenerateKey(KeyAlgorithms[0], "rsa", GenerateOptions{})
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func TestDecryptRSA(t *testing.T) {
 func TestECDH(t *testing.T) {
 	onCard(t, func(s *Session) error {
 		for _, alg := range KeyAlgorithms[3:] {
-			k, err := s.GenerateKey(alg, alg.Name)
+			k, err := s.GenerateKey(alg, alg.Name, GenerateOptions{})
 			if err != nil {
 				return err
 			}

@@ -200,14 +200,18 @@ func (c *conn) keys() ([]KeyInfo, error) {
 		if err != nil || len(a[pkcs11.CKA_ID]) == 0 {
 			continue
 		}
+		if isAuthority(c, h, a[pkcs11.CKA_VALUE]) {
+			// A CA certificate of the chain, whose public key some
+			// modules (OpenSC) show as an object of its own: not a key
+			// of the user's.
+			delete(byID, string(a[pkcs11.CKA_ID]))
+			continue
+		}
 		k := byID[string(a[pkcs11.CKA_ID])]
 		if k == nil {
 			// Some cards keep only the certificate and the private key.
 			cert, err := x509.ParseCertificate(a[pkcs11.CKA_VALUE])
-			if err != nil || cert.IsCA {
-				continue // CA certificates of the chain are not keys
-			}
-			if cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY); err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2 {
+			if err != nil {
 				continue
 			}
 			alg, ok := keyAlgorithmOf(cert.PublicKey)
@@ -227,6 +231,16 @@ func (c *conn) keys() ([]KeyInfo, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].ID, out[j].ID) < 0 })
 	return out, nil
+}
+
+// isAuthority reports a certificate object that is a CA's: by its
+// category, or by its basic constraints.
+func isAuthority(c *conn, h pkcs11.ObjectHandle, der []byte) bool {
+	if cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY); err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2 {
+		return true
+	}
+	cert, err := x509.ParseCertificate(der)
+	return err == nil && cert.IsCA
 }
 
 func (c *conn) publicKey(h pkcs11.ObjectHandle) (*KeyInfo, error) {

@@ -79,6 +79,18 @@ func (m *Manager) UnblockPIN(ctx context.Context, serial, puk, newPIN string) er
 		return fmt.Errorf("unblock pin of %s: new pin: %w", r.Card.Serial, err)
 	}
 	return m.do(ctx, r.Card.Serial, func(c *conn) error {
+		if yubicoPIV(c.slot) {
+			// ykcs11's security officer is the management key; the PUK
+			// goes through C_SetPIN with "puk:" and "pin:" prefixes.
+			if err := c.p.SetPIN(c.sh, "puk:"+puk, "pin:"+newPIN); err != nil {
+				return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
+			}
+			// ykcs11 keeps saying "locked" until a login succeeds.
+			if err := c.p.Login(c.sh, pkcs11.CKU_USER, newPIN); err == nil {
+				c.p.Logout(c.sh)
+			}
+			return nil
+		}
 		if err := c.p.Login(c.sh, pkcs11.CKU_SO, puk); err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 			return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
 		}

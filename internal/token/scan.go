@@ -96,9 +96,46 @@ func (m *Manager) scan() []slot {
 			}
 			all = append(all, ss...)
 		}
-		return all, nil
+		return m.onePerReader(all), nil
 	})
 	return ss
+}
+
+// onePerReader keeps one slot for each card reader. Several modules may
+// drive the same PC/SC reader (OpenSC and Yubico's ykcs11 both see a
+// YubiKey), and a card must show once, under one serial. The slot kept is
+// the one whose module can generate keys on the card (ykcs11 for a
+// YubiKey's PIV application: OpenSC's PIV driver cannot), else the one of
+// the module loaded first. Readers are told apart by their PC/SC name,
+// which is unique on a machine; slots that are not removable (software
+// tokens) are left as they are.
+func (m *Manager) onePerReader(ss []slot) []slot {
+	best := map[string]int{} // reader name → index in out
+	out := ss[:0:0]
+	for _, s := range ss {
+		if s.info.Flags&pkcs11.CKF_REMOVABLE_DEVICE == 0 || s.reader() == "" {
+			out = append(out, s)
+			continue
+		}
+		i, seen := best[s.reader()]
+		if !seen {
+			best[s.reader()] = len(out)
+			out = append(out, s)
+			continue
+		}
+		if m.better(s, out[i]) {
+			out[i] = s
+		}
+	}
+	return out
+}
+
+// better reports whether slot a serves the card in a reader better than b.
+func (m *Manager) better(a, b slot) bool {
+	if (a.token != nil) != (b.token != nil) {
+		return a.token != nil
+	}
+	return a.token != nil && len(m.algorithms(a)) > 0 && len(m.algorithms(b)) == 0
 }
 
 func anyStale(ss []slot) bool {

@@ -147,15 +147,22 @@ func (s *Session) Keys() ([]KeyInfo, error) {
 	return s.c.keys()
 }
 
-// GenerateKey creates a key pair on the card.
-func (s *Session) GenerateKey(alg KeyAlgorithm, label string) (KeyInfo, error) {
+// GenerateKey creates a key pair on the card: in the PIV slot of
+// opts.Purpose on a PIV card, under a fresh CKA_ID elsewhere.
+func (s *Session) GenerateKey(alg KeyAlgorithm, label string, opts GenerateOptions) (KeyInfo, error) {
 	if err := s.check(); err != nil {
 		return KeyInfo{}, err
 	}
 	if !slices.Contains(s.c.m.algorithms(s.c.slot), alg.Name) {
 		return KeyInfo{}, fmt.Errorf("generate %s key on %s: %w", alg.Name, s.c.slot.serial(), ErrUnsupported)
 	}
-	k, err := s.c.generate(alg, label)
+	var k KeyInfo
+	var err error
+	if s.c.slot.fixedSlots() {
+		k, err = s.generatePIV(alg, opts)
+	} else {
+		k, err = s.c.generate(alg, label)
+	}
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("on %s: %w", s.c.slot.serial(), err)
 	}

@@ -20,7 +20,7 @@ func BenchmarkSignBatch(b *testing.B) {
 	sa, _ := ParseSignAlgorithm("RSA-PKCS1-SHA256")
 	var k KeyInfo
 	m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
-		k, err = s.GenerateKey(ka, "k")
+		k, err = s.GenerateKey(ka, "k", GenerateOptions{})
 		return err
 	})
 	digests := make([][]byte, 200)

@@ -94,7 +94,7 @@ func TestGenerateAndSignEveryAlgorithm(t *testing.T) {
 			}
 			var k KeyInfo
 			err := m.Do(ctx, tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
-				k, err = s.GenerateKey(ka, "test "+ka.Name)
+				k, err = s.GenerateKey(ka, "test "+ka.Name, GenerateOptions{})
 				return err
 			})
 			if err != nil {
@@ -149,7 +149,7 @@ func TestPrivateKeyStaysOnCard(t *testing.T) {
 	m := open(t, Options{}, tok)
 	ka, _ := ParseKeyAlgorithm("EC-P256")
 	err := m.Do(context.Background(), "", pinFunc(tok.PIN, nil), func(s *Session) error {
-		k, err := s.GenerateKey(ka, "k")
+		k, err := s.GenerateKey(ka, "k", GenerateOptions{})
 		if err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func genKey(t *testing.T, m *Manager, tok *softhsm.Token, alg string) KeyInfo {
 	}
 	var k KeyInfo
 	err = m.Do(context.Background(), tok.Serial, pinFunc(tok.PIN, nil), func(s *Session) (err error) {
-		k, err = s.GenerateKey(ka, "k")
+		k, err = s.GenerateKey(ka, "k", GenerateOptions{})
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,278 @@
+package server
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardbridge/cardbridge/internal/protocol"
+	"github.com/cardbridge/cardbridge/internal/token"
+	"github.com/cardbridge/cardbridge/internal/vcard"
+	"github.com/cardbridge/cardbridge/internal/vcard/pcsctest"
+)
+
+// pivBench is the daemon with OpenSC and ykcs11 loaded, as a user who
+// installed both has them, and the virtual PIV card in a reader of a
+// private pcscd.
+type pivBench struct {
+	t      *testing.T
+	d      *testDaemon
+	pcsc   *pcsctest.PCSC
+	card   *vcard.Card
+	state  string
+	serial string
+	reader string
+}
+
+func startPIV(t *testing.T) *pivBench {
+	t.Helper()
+	p := pcsctest.Start(t, 1)
+	p.Setenv(t) // before the modules are loaded
+	state := t.TempDir()
+	card := p.Insert(t, 0, state, vcard.Options{})
+	var mods []string
+	for _, find := range []func() (string, error){pcsctest.OpenSCModule, pcsctest.YKCS11Module} {
+		m, err := find()
+		if err != nil {
+			pcsctest.Missing(t, err)
+		}
+		mods = append(mods, m)
+	}
+	b := &pivBench{t: t, pcsc: p, card: card, state: state}
+	b.d = startDaemon(t, daemonOpts{modules: mods})
+	var cards protocol.CardsList
+	b.d.dial(portal).mustCall("cards.list", nil, &cards)
+	for _, r := range cards.Readers {
+		if strings.HasPrefix(r.Name, p.Readers[0].Name) {
+			if r.Card == nil || b.serial != "" {
+				t.Fatalf("the PIV card is listed %s: %+v", map[bool]string{true: "twice", false: "without a card"}[b.serial != ""], cards.Readers)
+			}
+			b.serial, b.reader = r.Card.Serial, r.Name
+			if !r.Card.FixedSlots || !strings.Contains(r.Module, "ykcs11") {
+				t.Fatalf("card %+v through %s: want fixed slots through ykcs11", r.Card, r.Module)
+			}
+		}
+	}
+	if b.serial == "" {
+		t.Fatalf("no PIV card in %+v", cards.Readers)
+	}
+	return b
+}
+
+// pivTool runs yubico-piv-tool against the test's pcscd.
+func (b *pivBench) pivTool(args ...string) string {
+	b.t.Helper()
+	cmd := exec.Command("yubico-piv-tool", append([]string{"-r", "Yubico"}, args...)...)
+	cmd.Env = b.pcsc.Env()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("yubico-piv-tool %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// testCA issues certificates for CSRs, as a CA portal would.
+type testCA struct {
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
+}
+
+func newTestCA(t *testing.T) *testCA {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "PIV Test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{key: key, cert: cert}
+}
+
+func (ca *testCA) issue(t *testing.T, csrPEM string) string {
+	t.Helper()
+	blk, _ := pem.Decode([]byte(csrPEM))
+	req, err := x509.ParseCertificateRequest(blk.Bytes)
+	if err != nil || req.CheckSignature() != nil {
+		t.Fatalf("csr: %v %v", err, req.CheckSignature())
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: req.Subject, EmailAddresses: req.EmailAddresses,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, req.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func (ca *testCA) pem() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
+}
+
+// TestPIVEnrolment walks a CA's enrolment on the PIV card: a key pair and
+// request in one PIN dialog, into the slot of the purpose; the certificate
+// and chain installed; signatures (9c asks for the PIN before each, given
+// once by the user); and what Yubico's own tool then sees on the card.
+func TestPIVEnrolment(t *testing.T) {
+	b := startPIV(t)
+	c := b.d.dial(portal)
+	ca := newTestCA(t)
+	csrReq := map[string]any{"subject": map[string]any{"commonName": "Alice PIV"}, "emails": []string{"alice@example.org"}}
+	for _, k := range []struct{ purpose, alg, slot, sign string }{
+		{"sign", "EC-P256", "9c", "ECDSA-SHA256"},
+		{"", "RSA-2048", "9a", "RSA-PKCS1-SHA256"},
+		{"decrypt", "EC-P384", "9d", "ECDSA-SHA384"},
+	} {
+		var gen protocol.KeysGenerateResult
+		c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": k.alg, "purpose": k.purpose, "csr": csrReq}, &gen)
+		if gen.Slot != k.slot || gen.Algorithm != k.alg {
+			t.Fatalf("%s: generated %s in slot %q", k.slot, gen.Algorithm, gen.Slot)
+		}
+		leaf := ca.issue(t, gen.CSR)
+		var inst protocol.CertificatesInstallResult
+		c.mustCall("certificates.install", map[string]any{"card": b.serial, "certificate": leaf, "chain": []string{ca.pem()}}, &inst)
+		if inst.KeyID != gen.KeyID {
+			t.Fatalf("%s: certificate went to key %s, want %s", k.slot, inst.KeyID, gen.KeyID)
+		}
+		alg, _ := token.ParseSignAlgorithm(k.sign)
+		var digests [][]byte
+		for i := range 3 {
+			digests = append(digests, digestFor(alg.Hash, k.slot+string(rune('a'+i))))
+		}
+		var res protocol.SignResult
+		c.mustCall("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": k.sign, "digests": digests}, &res)
+		for i, d := range digests {
+			if err := verifySig(gen.PublicKey, alg, d, res.Signatures[i]); err != nil {
+				t.Fatalf("%s signature %d: %v", k.slot, i, err)
+			}
+		}
+		if st := b.pivTool("-a", "status"); !strings.Contains(st, "Slot "+k.slot) || !strings.Contains(st, "Alice PIV") {
+			t.Fatalf("yubico-piv-tool does not see slot %s:\n%s", k.slot, st)
+		}
+	}
+	// Three PIN dialogs per key: generate with request, install, sign.
+	if n := len(b.d.prompts()); n != 9 {
+		t.Fatalf("%d dialogs, want 9:\n%s", n, strings.Join(b.d.prompts(), "\n"))
+	}
+	// The CA certificate given as chain is not a key.
+	var keys protocol.KeysList
+	c.mustCall("keys.list", map[string]any{"card": b.serial}, &keys)
+	if len(keys.Keys) != 3 {
+		t.Fatalf("keys after three enrolments: %+v", keys.Keys)
+	}
+	// A full slot is refused before any dialog, unless the page asks to
+	// replace it (and the user, told so in the dialog, agrees).
+	before := len(b.d.prompts())
+	wantCode(t, c.call("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256", "purpose": "sign"}, nil), protocol.CodeSlotOccupied)
+	if len(b.d.prompts()) != before {
+		t.Fatal("a full slot asked for the PIN")
+	}
+	var gen protocol.KeysGenerateResult
+	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256", "purpose": "sign", "replace": true}, &gen)
+	if p := b.d.prompts(); !strings.Contains(p[len(p)-1], "replacing the key") {
+		t.Fatalf("the dialog does not say the key is replaced: %s", p[len(p)-1])
+	}
+	wantCode(t, c.call("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256", "purpose": "wrong"}, nil), protocol.CodeInvalidParams)
+}
+
+// TestPIVPINTriesAndUnblock: wrong PINs count down on the card and lock it
+// at the third; nothing is ever retried; the PUK, asked in the dialog,
+// unblocks it, and pin.change works.
+func TestPIVPINTriesAndUnblock(t *testing.T) {
+	b := startPIV(t)
+	c := b.d.dial(portal)
+	var gen protocol.KeysGenerateResult
+	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256"}, &gen)
+	sign := func() *protocol.Error {
+		return c.call("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "ECDSA-SHA256", "digest": digestFor(crypto.SHA256, "x")}, nil)
+	}
+	t.Setenv("CB_TEST_PIN", "654321")
+	for i := 1; i <= 2; i++ {
+		err := sign()
+		wantCode(t, err, protocol.CodePINIncorrect)
+		if i == 2 && (err.Data.FinalTry == nil || !*err.Data.FinalTry) {
+			t.Fatalf("after two wrong PINs: %+v, want final try", err.Data)
+		}
+	}
+	wantCode(t, sign(), protocol.CodePINLocked)
+	wantCode(t, sign(), protocol.CodePINLocked) // no dialog, no try
+	if st := b.pivTool("-a", "status"); !strings.Contains(st, "PIN tries left:\t0") {
+		t.Fatalf("yubico-piv-tool after three wrong PINs:\n%s", st)
+	}
+	// pin.unblock asks for the PUK, then the new PIN.
+	queue := filepath.Join(t.TempDir(), "answers")
+	os.WriteFile(queue, []byte("pin 12345678\npin 24681357\n"), 0o600)
+	t.Setenv("CB_TEST_PIN_QUEUE", queue)
+	c.mustCall("pin.unblock", map[string]any{"card": b.serial}, nil)
+	t.Setenv("CB_TEST_PIN", "24681357")
+	if err := sign(); err != nil {
+		t.Fatalf("sign with the new PIN: %v", err)
+	}
+	// pin.change: the current PIN, then the new one.
+	os.WriteFile(queue, []byte("pin 24681357\npin 123456\n"), 0o600)
+	c.mustCall("pin.change", map[string]any{"card": b.serial}, nil)
+	b.pivTool("-a", "verify-pin", "-P", "123456")
+}
+
+// TestPIVCardPulledDuringBatch: the card leaves in the middle of a batch;
+// the page hears card_removed, the daemon goes on, and once the card is
+// back the next request works.
+func TestPIVCardPulledDuringBatch(t *testing.T) {
+	b := startPIV(t)
+	c := b.d.dial(portal)
+	var gen protocol.KeysGenerateResult
+	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "RSA-2048"}, &gen)
+	var digests [][]byte
+	for i := range 400 {
+		digests = append(digests, digestFor(crypto.SHA256, string(rune(i))))
+	}
+	id := c.send("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "RSA-PKCS1-SHA256", "digests": digests})
+	time.Sleep(300 * time.Millisecond)
+	b.card.Remove()
+	r := c.read()
+	if string(r.ID) != itoa(id) || r.Error == nil || r.Error.Code != protocol.CodeCardRemoved {
+		t.Fatalf("batch with the card pulled: %+v", r)
+	}
+	// The reader reports the card gone within a second (pcscd polls it).
+	gone := time.Now().Add(2 * time.Second)
+	for listed(t, c, b.serial) {
+		if time.Now().After(gone) {
+			t.Fatal("the pulled card is still listed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.card = b.pcsc.Insert(t, 0, b.state, vcard.Options{})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.call("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "RSA-PKCS1-SHA256", "digest": digests[0]}, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after re-insertion: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func listed(t *testing.T, c *client, serial string) bool {
+	var cards protocol.CardsList
+	c.mustCall("cards.list", nil, &cards)
+	for _, rd := range cards.Readers {
+		if rd.Card != nil && rd.Card.Serial == serial {
+			return true
+		}
+	}
+	return false
+}
