@@ -137,7 +137,9 @@ func (c *Card) Err() error {
 	return c.err
 }
 
-// Remove pulls the card out of the reader and waits until it is out.
+// Remove pulls the card out of the reader and waits until it is out. pcscd
+// notices at its next poll (every 400 ms); a card put into the same reader
+// before that takes this one's place unnoticed (pcsctest.Remove waits).
 func (c *Card) Remove() {
 	c.once.Do(func() {
 		c.pulled.Store(true)

@@ -105,25 +105,69 @@ func (p *PCSC) Env() []string {
 func (p *PCSC) Setenv(t testing.TB) { t.Setenv("PCSCLITE_CSOCK_NAME", p.Socket) }
 
 // Insert puts a card with its state in stateDir into reader i, waits until
-// pcscd has seen it, and removes it when the test ends.
+// pcscd has seen it, and removes it when the test ends. A card removed from
+// the same reader before must have been noticed by pcscd first: it polls
+// every 400 ms, and a card that takes another's place between two polls
+// goes unnoticed (no removal, no insertion, no power-on).
 func (p *PCSC) Insert(t testing.TB, i int, stateDir string, opts vcard.Options) *vcard.Card {
 	t.Helper()
+	name := p.Readers[i].Name
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) >= p.log.count(insertedInto+name) }) {
+		t.Fatalf("pcsctest: %s still holds a card; pcscd log:\n%s", name, p.log)
+	}
+	before := p.log.count(insertedInto + name)
 	c, err := vcard.Insert(ctx, p.Readers[i].Addr, stateDir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Remove)
-	select {
-	case <-c.Seen():
-		// pcscd publishes the new state right after reading the ATR; give
-		// it that moment before a client connects.
-		time.Sleep(50 * time.Millisecond)
-	case <-ctx.Done():
-		t.Fatalf("pcsctest: pcscd did not see the card in %s; pcscd log:\n%s", p.Readers[i].Name, p.log)
+	seen := func() bool {
+		select {
+		case <-c.Seen():
+			return p.log.count(insertedInto+name) > before
+		default:
+			return false
+		}
 	}
+	if !p.waitLog(ctx, seen) {
+		t.Fatalf("pcsctest: pcscd did not see the card in %s; pcscd log:\n%s", name, p.log)
+	}
+	// pcscd tells its clients right after logging the ATR; give it that
+	// moment before a client connects.
+	time.Sleep(50 * time.Millisecond)
 	return c
+}
+
+// Remove pulls the card out of reader i and waits until pcscd noticed.
+func (p *PCSC) Remove(t testing.TB, i int, c *vcard.Card) {
+	t.Helper()
+	name := p.Readers[i].Name
+	c.Remove()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) >= p.log.count(insertedInto+name) }) {
+		t.Fatalf("pcsctest: pcscd did not notice the removal from %s; pcscd log:\n%s", name, p.log)
+	}
+}
+
+// pcscd's info lines for a card going in and out of a reader (pcsc-lite
+// eventhandler.c).
+const (
+	insertedInto = "Card inserted into "
+	removedFrom  = "Card Removed From "
+)
+
+func (p *PCSC) waitLog(ctx context.Context, ok func() bool) bool {
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // Log is what pcscd printed so far (info level), for failure messages.
@@ -278,7 +322,7 @@ type logBuf struct {
 func (l *logBuf) add(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.lines) < 5000 {
+	if len(l.lines) < 100000 {
 		l.lines = append(l.lines, s)
 	}
 }
@@ -287,6 +331,19 @@ func (l *logBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// count counts the lines ending in suffix.
+func (l *logBuf) count(suffix string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.HasSuffix(s, suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 // readers pairs each "Attempting startup of NAME" with the vpcd port logged
