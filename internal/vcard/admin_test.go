@@ -65,7 +65,7 @@ func TestAdminWithTool(t *testing.T) {
 // take; --slow delays every answer.
 func TestUnknownCard(t *testing.T) {
 	b := newBench(t)
-	b.pcsc.Remove(t, 0, b.card)
+	b.pcsc.Remove(t, 0)
 	slow := 30 * time.Millisecond
 	b.card = b.pcsc.Insert(t, 0, t.TempDir(), vcard.Options{Mode: vcard.ModeUnknown, Slow: slow})
 	start := time.Now()

@@ -52,6 +52,7 @@ type PCSC struct {
 	Readers []Reader
 	cmd     *exec.Cmd
 	log     *logBuf
+	slots   []slot
 }
 
 // vpcdSlots is how many readers one vpcd reader.conf entry makes (ports P
@@ -105,59 +106,70 @@ func (p *PCSC) Env() []string {
 func (p *PCSC) Setenv(t testing.TB) { t.Setenv("PCSCLITE_CSOCK_NAME", p.Socket) }
 
 // Insert puts a card with its state in stateDir into reader i, waits until
-// pcscd has seen it, and removes it when the test ends. A card removed from
-// the same reader before must have been noticed by pcscd first: it polls
-// every 400 ms, and a card that takes another's place between two polls
-// goes unnoticed (no removal, no insertion, no power-on).
+// pcscd has seen it, and removes it when the test ends. pcscd polls every
+// 400 ms, and a card that takes another's place between two polls goes
+// unnoticed (no removal, no insertion, no power-on): so when reader i held a
+// card, Insert first waits until pcscd has logged its removal.
 func (p *PCSC) Insert(t testing.TB, i int, stateDir string, opts vcard.Options) *vcard.Card {
 	t.Helper()
 	name := p.Readers[i].Name
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) >= p.log.count(insertedInto+name) }) {
-		t.Fatalf("pcsctest: %s still holds a card; pcscd log:\n%s", name, p.log)
+	if prev := p.slots[i]; prev.card != nil {
+		select {
+		case <-prev.card.Done():
+		default:
+			t.Fatalf("pcsctest: %s still holds a card", name)
+		}
+		if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) > prev.removals }) {
+			t.Fatalf("pcsctest: pcscd did not notice the removal from %s; pcscd log:\n%s", name, p.log)
+		}
 	}
-	before := p.log.count(insertedInto + name)
+	removals := p.log.count(removedFrom + name)
 	c, err := vcard.Insert(ctx, p.Readers[i].Addr, stateDir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Remove)
-	seen := func() bool {
-		select {
-		case <-c.Seen():
-			return p.log.count(insertedInto+name) > before
-		default:
-			return false
-		}
-	}
-	if !p.waitLog(ctx, seen) {
+	p.slots[i] = slot{card: c, removals: removals}
+	select {
+	case <-c.Seen():
+	case <-ctx.Done():
 		t.Fatalf("pcsctest: pcscd did not see the card in %s; pcscd log:\n%s", name, p.log)
 	}
-	// pcscd tells its clients right after logging the ATR; give it that
+	// pcscd tells its clients right after reading the ATR; give it that
 	// moment before a client connects.
 	time.Sleep(50 * time.Millisecond)
 	return c
 }
 
 // Remove pulls the card out of reader i and waits until pcscd noticed.
-func (p *PCSC) Remove(t testing.TB, i int, c *vcard.Card) {
+func (p *PCSC) Remove(t testing.TB, i int) {
 	t.Helper()
-	name := p.Readers[i].Name
-	c.Remove()
+	cur := p.slots[i]
+	if cur.card == nil {
+		return
+	}
+	cur.card.Remove()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) >= p.log.count(insertedInto+name) }) {
+	name := p.Readers[i].Name
+	if !p.waitLog(ctx, func() bool { return p.log.count(removedFrom+name) > cur.removals }) {
 		t.Fatalf("pcsctest: pcscd did not notice the removal from %s; pcscd log:\n%s", name, p.log)
 	}
+	p.slots[i] = slot{}
 }
 
-// pcscd's info lines for a card going in and out of a reader (pcsc-lite
-// eventhandler.c).
-const (
-	insertedInto = "Card inserted into "
-	removedFrom  = "Card Removed From "
-)
+// slot is what the harness knows of a reader's card.
+type slot struct {
+	card     *vcard.Card
+	removals int // "Card Removed From" lines of the reader before this card
+}
+
+// removedFrom starts pcscd's info line for a card leaving a reader (pcsc-lite
+// eventhandler.c). Its line for a card coming in is not logged for a card
+// already there when the reader starts, so insertion is seen from the card.
+const removedFrom = "Card Removed From "
 
 func (p *PCSC) waitLog(ctx context.Context, ok func() bool) bool {
 	for !ok() {
@@ -173,9 +185,28 @@ func (p *PCSC) waitLog(ctx context.Context, ok func() bool) bool {
 // Log is what pcscd printed so far (info level), for failure messages.
 func (p *PCSC) Log() string { return p.log.String() }
 
+// unshareArgs make the mount namespace: as root "--mount" alone; else, or
+// where root may not mount (a container without CAP_SYS_ADMIN), inside a user
+// namespace of its own.
+var unshareArgs []string
+
 func find() (pcscd, driver string, err error) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		return "", "", err
+	if unshareArgs == nil {
+		var tried []string
+		for _, args := range [][]string{{"--mount"}, {"--mount", "--map-root-user"}} {
+			if os.Geteuid() != 0 && len(args) == 1 {
+				continue
+			}
+			out, err := exec.Command("unshare", append(args, "sh", "-c", "mount -t tmpfs tmpfs /mnt")...).CombinedOutput()
+			if err == nil {
+				unshareArgs = args
+				break
+			}
+			tried = append(tried, fmt.Sprintf("unshare %s: %v %s", strings.Join(args, " "), err, strings.TrimSpace(string(out))))
+		}
+		if unshareArgs == nil {
+			return "", "", fmt.Errorf("no mount namespace for a private pcscd: %s", strings.Join(tried, "; "))
+		}
 	}
 	pcscd, err = exec.LookPath("pcscd")
 	if err != nil {
@@ -248,10 +279,7 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	args := []string{"--mount"}
-	if os.Geteuid() != 0 {
-		args = append(args, "--map-root-user")
-	}
+	args := append([]string{}, unshareArgs...)
 	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec "$2" --foreground --info --config "$3"`
 	args = append(args, "sh", "-c", script, "sh", run, pcscd, conf)
 	cmd := exec.Command("unshare", args...)
@@ -289,6 +317,7 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 		return nil, fmt.Errorf("pcscd not ready after 10 s:\n%s", p.log)
 	}
 	p.Readers = p.log.readers()
+	p.slots = make([]slot, len(p.Readers))
 	if len(p.Readers) < n {
 		stop()
 		return nil, fmt.Errorf("pcscd made %d vpcd readers, want %d:\n%s", len(p.Readers), n, p.log)
