@@ -160,6 +160,11 @@ func (p *PCSC) Remove(t testing.TB, i int) {
 	p.slots[i] = slot{}
 }
 
+// Removals counts the removals pcscd noticed in reader i so far. A card put
+// into a reader (by a process of its own, say) must wait until pcscd noticed
+// the last one leave.
+func (p *PCSC) Removals(i int) int { return p.log.count(removedFrom + p.Readers[i].Name) }
+
 // slot is what the harness knows of a reader's card.
 type slot struct {
 	card     *vcard.Card
