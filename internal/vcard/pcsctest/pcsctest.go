@@ -263,6 +263,7 @@ var (
 )
 
 func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
+	// Not t.TempDir: a unix socket path must stay under 108 bytes.
 	dir, err := os.MkdirTemp("", "pcsctest")
 	if err != nil {
 		return nil, err
@@ -288,7 +289,8 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec "$2" --foreground --info --config "$3"`
 	args = append(args, "sh", "-c", script, "sh", run, pcscd, conf)
 	cmd := exec.Command("unshare", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed at its timeout takes its pcscd along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
