@@ -8,8 +8,10 @@
 // through PCSCLITE_CSOCK_NAME:
 //   - a tool run with exec gets Env() as its environment;
 //   - a PKCS#11 module loaded into the test process (opensc-pkcs11.so,
-//     libykcs11.so) reads PCSCLITE_CSOCK_NAME from this process when it first
-//     talks to PC/SC, so call Setenv before loading it.
+//     libykcs11.so) talks through libpcsclite, which reads
+//     PCSCLITE_CSOCK_NAME from the process environment once, at its first
+//     use, and keeps it: such tests share one pcscd per test binary, Shared,
+//     which sets the variable before any module is loaded.
 //
 // The readers are named "Yubico YubiKey vcard N 00 S": ykcs11 2.2 ignores
 // readers whose name does not start with "Yubico", and yubico-piv-tool looks
@@ -53,6 +55,7 @@ type PCSC struct {
 	cmd     *exec.Cmd
 	log     *logBuf
 	slots   []slot
+	stop    func()
 }
 
 // vpcdSlots is how many readers one vpcd reader.conf entry makes (ports P
@@ -60,7 +63,8 @@ type PCSC struct {
 const vpcdSlots = 2
 
 // Start starts a pcscd with at least n vpcd readers and stops it when the test
-// ends.
+// ends. For tools run with exec; a test that loads a PKCS#11 module into its
+// own process needs Shared.
 func Start(t testing.TB, n int) *PCSC {
 	t.Helper()
 	pcscd, driver, err := find()
@@ -69,14 +73,65 @@ func Start(t testing.TB, n int) *PCSC {
 	}
 	var last error
 	for try := 0; try < 3; try++ { // a port taken between picking and binding: pick again
-		p, err := start(t, pcscd, driver, n)
+		p, err := start(pcscd, driver, n)
 		if err == nil {
+			t.Cleanup(p.stop)
 			return p
 		}
 		last = err
 	}
 	t.Fatalf("pcsctest: %v", last)
 	return nil
+}
+
+// SharedReaders is how many readers the Shared pcscd has.
+const SharedReaders = 4
+
+var shared struct {
+	sync.Mutex
+	p *PCSC
+}
+
+// Shared is one pcscd for the whole test binary, for tests that load a
+// PKCS#11 module (OpenSC, ykcs11) into the test process: libpcsclite reads
+// PCSCLITE_CSOCK_NAME once per process, so all of them must talk to the
+// same pcscd. The first call starts it with SharedReaders readers and sets
+// PCSCLITE_CSOCK_NAME for the process; it runs until StopShared (call it
+// from TestMain after m.Run) or until the binary exits. Each test still puts
+// its own cards in (Insert) and they leave when it ends.
+func Shared(t testing.TB) *PCSC {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.p != nil {
+		return shared.p
+	}
+	pcscd, driver, err := find()
+	if err != nil {
+		Missing(t, err)
+	}
+	var last error
+	for try := 0; try < 3; try++ {
+		p, err := start(pcscd, driver, SharedReaders)
+		if err == nil {
+			os.Setenv("PCSCLITE_CSOCK_NAME", p.Socket)
+			shared.p = p
+			return p
+		}
+		last = err
+	}
+	t.Fatalf("pcsctest: %v", last)
+	return nil
+}
+
+// StopShared stops the Shared pcscd, if one was started.
+func StopShared() {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.p != nil {
+		shared.p.stop()
+		shared.p = nil
+	}
 }
 
 // Missing skips the test for a missing PC/SC part, or fails it when
@@ -100,10 +155,6 @@ func (p *PCSC) Env() []string {
 	}
 	return append(env, "PCSCLITE_CSOCK_NAME="+p.Socket)
 }
-
-// Setenv points this process's PC/SC clients (PKCS#11 modules loaded later
-// in it) at the test's pcscd, until the test ends.
-func (p *PCSC) Setenv(t testing.TB) { t.Setenv("PCSCLITE_CSOCK_NAME", p.Socket) }
 
 // Insert puts a card with its state in stateDir into reader i, waits until
 // pcscd has seen it, and removes it when the test ends. pcscd polls every
@@ -262,7 +313,7 @@ var (
 	rePort    = regexp.MustCompile(`Waiting for virtual ICC on port (\d+)`)
 )
 
-func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
+func start(pcscd, driver string, n int) (*PCSC, error) {
 	// Not t.TempDir: a unix socket path must stay under 108 bytes.
 	dir, err := os.MkdirTemp("", "pcsctest")
 	if err != nil {
@@ -277,7 +328,18 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico YubiKey vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, driver, base)
+		lib := driver
+		if i > 0 {
+			// vpcd keeps its readers in a static array indexed by slot, so
+			// a second entry on the same library takes over the first's
+			// slots. A copy is a library of its own for dlopen.
+			lib = filepath.Join(dir, fmt.Sprintf("libifdvpcd-%d.so", i))
+			if err := copyFile(driver, lib); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+		}
+		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico YubiKey vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, lib, base)
 	}
 	if err := os.Mkdir(run, 0o755); err != nil {
 		return nil, err
@@ -329,8 +391,16 @@ func start(t testing.TB, pcscd, driver string, n int) (*PCSC, error) {
 		stop()
 		return nil, fmt.Errorf("pcscd made %d vpcd readers, want %d:\n%s", len(p.Readers), n, p.log)
 	}
-	t.Cleanup(stop)
+	p.stop = stop
 	return p, nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
 }
 
 // read copies pcscd's output into the log until it exits, and says when the
