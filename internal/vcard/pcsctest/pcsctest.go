@@ -348,11 +348,20 @@ func start(pcscd, driver string, n int) (*PCSC, error) {
 		return nil, err
 	}
 	args := append([]string{}, unshareArgs...)
-	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec "$2" --foreground --info --config "$3"`
-	args = append(args, "sh", "-c", script, "sh", run, pcscd, conf)
+	// The shell stays to watch the test binary: one that ends without
+	// stopping its pcscd (killed at its timeout, or a Shared one) takes the
+	// pcscd along within a second.
+	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd || exit 1
+"$2" --foreground --info --config "$3" &
+pcscd=$!
+trap 'kill $pcscd 2>/dev/null; wait $pcscd; exit 0' TERM INT
+while kill -0 "$4" 2>/dev/null && kill -0 $pcscd 2>/dev/null; do sleep 1 & wait $!; done
+kill $pcscd 2>/dev/null
+wait $pcscd
+rm -rf "$5"`
+	args = append(args, "sh", "-c", script, "sh", run, pcscd, conf, strconv.Itoa(os.Getpid()), dir)
 	cmd := exec.Command("unshare", args...)
-	// Pdeathsig: a test binary killed at its timeout takes its pcscd along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
