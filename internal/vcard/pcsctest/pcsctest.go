@@ -342,9 +342,11 @@ func start(pcscd, driver string, n int) (*PCSC, error) {
 		fmt.Fprintf(&b, "FRIENDLYNAME \"Yubico YubiKey vcard %d\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\nCHANNELID %d\n\n", i, base, lib, base)
 	}
 	if err := os.Mkdir(run, 0o755); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	args := append([]string{}, unshareArgs...)
