@@ -23,13 +23,16 @@ func main() {
 	slow := flag.Duration("slow", 0, "delay every answer by this much")
 	verbose := flag.Bool("v", false, "log each APDU's instruction and status word")
 	flag.Parse()
-	if err := run(*addr, *dir, *mode, *slow, *verbose); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *dir, *mode, *slow, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "cardbridge-vcard:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dir, mode string, slow time.Duration, verbose bool) error {
+// run keeps the card in the reader until ctx ends.
+func run(ctx context.Context, addr, dir, mode string, slow time.Duration, verbose bool) error {
 	if dir == "" {
 		return fmt.Errorf("--state DIR is required")
 	}
@@ -41,8 +44,6 @@ func run(addr, dir, mode string, slow time.Duration, verbose bool) error {
 	if verbose {
 		opts.Logf = log.Printf
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	card, err := vcard.Insert(ctx, addr, dir, opts)
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ type Options struct {
 	// Serial is the serial of a new card; 0 picks a random one. A card
 	// loaded from its state directory keeps its own.
 	Serial uint32
+	// Pull, when set, is asked before each command APDU is answered; true
+	// pulls the card out then, leaving the command unanswered: a card
+	// yanked in the middle of an operation.
+	Pull func(ins byte) bool
 	// Logf, when set, gets one line per APDU: instruction and status word,
 	// never the data.
 	Logf func(format string, args ...any)
@@ -80,6 +84,8 @@ type Card struct {
 	applet *applet
 	atr    []byte
 	slow   time.Duration
+	pull   func(ins byte) bool
+	stop   chan struct{} // closed by Remove: ends a --slow wait at once
 	serial uint32
 	done   chan struct{}
 	seen   chan struct{} // closed at the reader's first ATR request after power on
@@ -110,7 +116,8 @@ func Insert(ctx context.Context, addr, stateDir string, opts Options) (*Card, er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	c := &Card{conn: conn, atr: atrYubiKey, slow: opts.Slow, serial: st.Serial,
+	c := &Card{conn: conn, atr: atrYubiKey, slow: opts.Slow, pull: opts.Pull, serial: st.Serial,
+		stop: make(chan struct{}),
 		done: make(chan struct{}), seen: make(chan struct{})}
 	c.applet = &applet{st: st, unknown: opts.Mode == ModeUnknown, logf: opts.Logf}
 	if opts.Mode == ModeUnknown {
@@ -137,13 +144,20 @@ func (c *Card) Err() error {
 	return c.err
 }
 
-// Remove pulls the card out of the reader and waits until it is out.
+// Remove pulls the card out of the reader and waits until it is out. pcscd
+// notices at its next poll (every 400 ms); a card put into the same reader
+// before that takes this one's place unnoticed (pcsctest.Remove waits).
 func (c *Card) Remove() {
+	c.pullOut()
+	<-c.done
+}
+
+func (c *Card) pullOut() {
 	c.once.Do(func() {
 		c.pulled.Store(true)
+		close(c.stop)
 		c.conn.Close()
 	})
-	<-c.done
 }
 
 func (c *Card) serve() {
@@ -157,12 +171,20 @@ func (c *Card) serve() {
 			}
 			return
 		}
+		if len(msg) > 1 && c.pull != nil && c.pull(msg[1]) {
+			c.pullOut()
+			return
+		}
 		out := c.answer(msg)
 		if out == nil {
 			continue
 		}
 		if c.slow > 0 {
-			time.Sleep(c.slow)
+			select {
+			case <-time.After(c.slow):
+			case <-c.stop:
+				return
+			}
 		}
 		if err := c.write(out); err != nil {
 			if !c.pulled.Load() {

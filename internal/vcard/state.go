@@ -27,19 +27,18 @@ const stateFile = "card.json"
 // DIR/card.json after every change, before the card answers, so a card pulled
 // right after a wrong PIN keeps the lower retry counter.
 type state struct {
-	Serial   uint32            `json:"serial"`
-	PIN      string            `json:"pin"`
-	PUK      string            `json:"puk"`
-	PINMax   int               `json:"pin_max"`
-	PINLeft  int               `json:"pin_left"`
-	PUKMax   int               `json:"puk_max"`
-	PUKLeft  int               `json:"puk_left"`
-	MgmtAlg  byte              `json:"mgmt_alg"`
-	MgmtKey  []byte            `json:"mgmt_key"`
-	Keys     map[string]*key   `json:"keys"`    // by slot, "9a"
-	Objects  map[string][]byte `json:"objects"` // by object tag, "5fc105": the value inside tag 53
-	dir      string
-	saveHook func() error // tests: make saving fail
+	Serial  uint32            `json:"serial"`
+	PIN     string            `json:"pin"`
+	PUK     string            `json:"puk"`
+	PINMax  int               `json:"pin_max"`
+	PINLeft int               `json:"pin_left"`
+	PUKMax  int               `json:"puk_max"`
+	PUKLeft int               `json:"puk_left"`
+	MgmtAlg byte              `json:"mgmt_alg"`
+	MgmtKey []byte            `json:"mgmt_key"`
+	Keys    map[string]*key   `json:"keys"`    // by slot, "9a"
+	Objects map[string][]byte `json:"objects"` // by object tag, "5fc105": the value inside tag 53
+	dir     string            // "": a card in memory only (tests, fuzzing)
 }
 
 // key is a private key in a slot.
@@ -108,11 +107,8 @@ func loadState(dir string, serial uint32) (*state, error) {
 
 // save writes the state atomically: a temp file, fsync, rename.
 func (s *state) save() error {
-	if s.saveHook != nil {
-		return s.saveHook()
-	}
 	if s.dir == "" {
-		return nil // in-memory card (fuzzing)
+		return nil
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

@@ -39,7 +39,7 @@ func newBench(t *testing.T) *bench {
 func (b *bench) reinsert() {
 	b.t.Helper()
 	serial := b.card.Serial()
-	b.card.Remove()
+	b.pcsc.Remove(b.t, 0)
 	b.card = b.pcsc.Insert(b.t, 0, b.dir, vcard.Options{Logf: b.t.Logf})
 	if b.card.Serial() != serial {
 		b.t.Fatalf("serial %d after re-insert, want %d", b.card.Serial(), serial)
