@@ -95,6 +95,8 @@ type Config struct {
 type Service struct {
 	cfg Config
 
+	dialogs dialogs // the one door to the screen; see consent.go
+
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
 	subs    map[*Notifier]bool
