@@ -15,7 +15,7 @@ func TestClean(t *testing.T) {
 		{"a\nReader: fake", "a\uFFFDReader: fake"},
 		{"a\r\nb", "a\uFFFD\uFFFDb"},
 		{"line\u2028sep\u2029par", "line\uFFFDsep\uFFFDpar"},
-		{"\u202Egnp.exe", "\uFFFDgnp.exe"},                    // right-to-left override
+		{"\u202Egnp.exe", "\uFFFDgnp.exe"},                                 // right-to-left override
 		{"a\u2066b\u2069c\u200Fd\u061Ce", "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe"}, // isolates, RLM, ALM
 		{"nul\x00cut", "nul\uFFFDcut"},
 		{"esc\x1b[31m", "esc\uFFFD[31m"},
@@ -77,4 +77,27 @@ func TestQueueSendsOnlyNeutralText(t *testing.T) {
 	if !strings.Contains(got, "Card: 1\uFFFDReader: evil") {
 		t.Errorf("dialog text: %q", got)
 	}
+}
+
+// FuzzClean: nothing neutral survives, the bound holds, and cleaning
+// twice changes nothing.
+func FuzzClean(f *testing.F) {
+	f.Add("Alice\u2028Card: 1\u202E\x00\x1b[2J", 10)
+	f.Add("\xff\xfe", 1)
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		max = max%300 + 1
+		if max < 1 {
+			max = -max + 1
+		}
+		got := Clean(s, max)
+		if strings.ContainsFunc(got, neutral) && strings.ContainsFunc(strings.ReplaceAll(got, "\uFFFD", ""), neutral) {
+			t.Fatalf("Clean(%q) = %q keeps a neutral rune", s, got)
+		}
+		if strings.ContainsAny(got, "\n\r\t") || !utf8.ValidString(got) || utf8.RuneCountInString(got) > max {
+			t.Fatalf("Clean(%q, %d) = %q", s, max, got)
+		}
+		if Clean(got, max) != got {
+			t.Fatalf("Clean is not idempotent on %q", got)
+		}
+	})
 }
