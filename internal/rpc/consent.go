@@ -68,16 +68,18 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 	case sites.Refused:
 		return protocol.Errorf(protocol.CodeOriginDenied, "your administrator's policy does not allow %s to use cardbridge", c.Origin)
 	}
-	release, err := s.gate(c.Origin)
-	if err != nil {
-		return err
-	}
-	defer release()
+	// Remembered refusals and the caps are checked first: a page asking
+	// again and again costs a map lookup, not even a busy tray icon.
 	domain := sites.Registrable(c.Origin)
 	if err := s.dialogs.admit(c.Origin, domain, time.Now()); err != nil {
 		return err
 	}
 	defer s.dialogs.leave(domain)
+	release, err := s.gate(c.Origin)
+	if err != nil {
+		return err
+	}
+	defer release()
 	err = s.prompter().Confirm(ctx, pin.Prompt{
 		Title: "Allow this site to use your smart card?",
 		Description: fmt.Sprintf("%s wants to use cardbridge.\n\n"+
