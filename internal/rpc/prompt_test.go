@@ -27,3 +27,12 @@ func TestPINPromptSaysWhoWhatWhere(t *testing.T) {
 		t.Errorf("final try warning = %q", fin.Warning)
 	}
 }
+
+// The PIN change and unblock dialogs name the card by what the card and
+// its driver call themselves; that cannot add lines either.
+func TestDescribeCardIsOneLine(t *testing.T) {
+	got := describeCard(token.Reader{Name: "Reader\u2029Card: 0000", Card: &token.Card{Serial: "12345678", Label: "x\nReader: Trusted\u202Ey"}})
+	if want := "card 12345678 (x\uFFFDReader: Trusted\uFFFDy) in Reader\uFFFDCard: 0000"; got != want {
+		t.Fatalf("describeCard = %q, want %q", got, want)
+	}
+}
