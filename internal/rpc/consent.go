@@ -37,8 +37,7 @@ const (
 // dialogs is the Service's door to the screen: the queue every dialog
 // goes through, and what it remembers about consent.
 type dialogs struct {
-	once  sync.Once
-	queue *pin.Queue
+	queue *pin.Queue // every dialog goes through it; see pin.Queue
 
 	mu      sync.Mutex
 	waiting map[string]int         // consent prompts queued or showing, by registrable domain
@@ -49,10 +48,7 @@ type dialogs struct {
 
 // prompter is the Service's Prompter behind the dialog queue. Every dialog
 // goes through it, so that all are neutralised and ordered (see pin.Queue).
-func (s *Service) prompter() pin.Prompter {
-	s.dialogs.once.Do(func() { s.dialogs.queue = pin.NewQueue(s.cfg.Prompter) })
-	return s.dialogs.queue
-}
+func (s *Service) prompter() pin.Prompter { return s.dialogs.queue }
 
 // consent makes sure the caller's origin is allowed, asking the user the
 // first time. A refusal stands for refusalMemory, so that a page cannot

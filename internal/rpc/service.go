@@ -113,7 +113,9 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, prompts: map[string]bool{}, subs: map[*Notifier]bool{}}
+	s := &Service{cfg: cfg, prompts: map[string]bool{}, subs: map[*Notifier]bool{}}
+	s.dialogs.queue = pin.NewQueue(cfg.Prompter)
+	return s
 }
 
 // Sites is the store of the sites the user allowed.
