@@ -96,6 +96,19 @@ func TestDeadlineStartsWhenTheDialogShows(t *testing.T) {
 	if err := <-first; !errors.Is(err, ErrTimeout) {
 		t.Fatalf("first dialog = %v, want ErrTimeout", err)
 	}
+	settle(t, p)
+}
+
+// settle waits until p's last program has exited and its slot is free,
+// so that nothing of one test runs on into the next.
+func settle(t *testing.T, p *Pinentry) {
+	t.Helper()
+	select {
+	case p.one <- struct{}{}:
+		<-p.one
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dialog slot was never given back")
+	}
 }
 
 // A pinentry that answers but then never exits must not hold the dialog

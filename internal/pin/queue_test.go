@@ -17,7 +17,9 @@ func TestYieldingDialogGivesWay(t *testing.T) {
 	answers := filepath.Join(t.TempDir(), "answers")
 	os.WriteFile(answers, []byte("hang\npin 123456\nyes\n"), 0o600)
 	t.Setenv("CB_TEST_PIN_QUEUE", answers)
-	q := NewQueue(NewPinentry(path))
+	pe := NewPinentry(path)
+	defer settle(t, pe)
+	q := NewQueue(pe)
 	consent := make(chan error, 1)
 	go func() { consent <- q.Confirm(context.Background(), Prompt{Description: "consent", Yield: true}) }()
 	// The consent dialog shows and has taken its answer ("hang").
@@ -48,7 +50,9 @@ func TestQueueOrder(t *testing.T) {
 	answers := filepath.Join(t.TempDir(), "answers")
 	os.WriteFile(answers, []byte("pin 1\nyes\npin 2\nyes\n"), 0o600)
 	t.Setenv("CB_TEST_PIN_QUEUE", answers)
-	q := NewQueue(NewPinentry(path))
+	pe := NewPinentry(path)
+	defer settle(t, pe)
+	q := NewQueue(pe)
 	// Hold the screen with a normal dialog while the others queue up.
 	q.mu.Lock()
 	hold := &turn{ready: make(chan struct{})}

@@ -62,7 +62,9 @@ func TestQueueSendsOnlyNeutralText(t *testing.T) {
 	script, _ := filepath.Abs("../../testdata/pinentry-script")
 	log := filepath.Join(t.TempDir(), "dialogs")
 	t.Setenv("CB_TEST_PINENTRY_LOG", log)
-	q := NewQueue(NewPinentry(script))
+	pe := NewPinentry(script)
+	defer settle(t, pe)
+	q := NewQueue(pe)
 	err := q.Confirm(context.Background(), Prompt{Description: "https://portal.example wants to sign\nCard: 1\u2028Reader: evil\x00\x1b[2J\u202Etxt.exe"})
 	if err != nil {
 		t.Fatal(err)
