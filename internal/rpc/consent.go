@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,9 @@ const (
 	// timeoutMemory is the same for a consent dialog nobody answered;
 	// shorter, as the user may just have been away.
 	timeoutMemory = time.Minute
-	// domainRefusals refusals within refusalMemory to origins of one
-	// registrable domain refuse its other origins too.
+	// domainRefusals refusals (or unanswered dialogs) still standing for
+	// origins of one registrable domain refuse its other origins too, so
+	// that a page cannot go on asking from fresh subdomains.
 	domainRefusals = 3
 )
 
@@ -94,10 +96,10 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		s.cfg.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
 		return nil
 	case isRefusal(err) && ctx.Err() == nil:
-		s.dialogs.remember(c.Origin, domain, time.Now(), refusalMemory, true)
+		s.dialogs.remember(c.Origin, domain, time.Now(), refusalMemory)
 		return protocol.Errorf(protocol.CodeOriginDenied, "the user did not allow %s", c.Origin)
 	case errors.Is(err, pin.ErrTimeout):
-		s.dialogs.remember(c.Origin, domain, time.Now(), timeoutMemory, false)
+		s.dialogs.remember(c.Origin, domain, time.Now(), timeoutMemory)
 	}
 	return err
 }
@@ -113,19 +115,7 @@ func (d *dialogs) admit(origin, domain string, now time.Time) error {
 		}
 		delete(d.refused, origin)
 	}
-	ends := d.byDom[domain]
-	live := ends[:0]
-	for _, t := range ends {
-		if now.Before(t) {
-			live = append(live, t)
-		}
-	}
-	if len(live) == 0 {
-		delete(d.byDom, domain)
-	} else {
-		d.byDom[domain] = live
-	}
-	if len(live) >= domainRefusals {
+	if d.prune(domain, now) >= domainRefusals {
 		return protocol.Errorf(protocol.CodeOriginDenied, "sites of %s were refused several times a short while ago; they are not asked again for now", domain)
 	}
 	if d.total >= maxConsentWaiting {
@@ -151,9 +141,9 @@ func (d *dialogs) leave(domain string) {
 	}
 }
 
-// remember makes a refusal stand for a while; refusals by the user (not
-// timeouts) count against the origin's whole domain too.
-func (d *dialogs) remember(origin, domain string, now time.Time, memory time.Duration, byUser bool) {
+// remember makes a refusal stand for memory, for the origin and, counted
+// with others, for its whole domain.
+func (d *dialogs) remember(origin, domain string, now time.Time, memory time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.refused == nil {
@@ -166,15 +156,23 @@ func (d *dialogs) remember(origin, domain string, now time.Time, memory time.Dur
 			delete(d.refused, o)
 		}
 	}
-	for dom, ends := range d.byDom {
-		if len(ends) > 0 && !now.Before(ends[len(ends)-1]) {
-			delete(d.byDom, dom)
-		}
+	for dom := range d.byDom {
+		d.prune(dom, now)
 	}
 	d.refused[origin] = now.Add(memory)
-	if byUser {
-		d.byDom[domain] = append(d.byDom[domain], now.Add(memory))
+	d.byDom[domain] = append(d.byDom[domain], now.Add(memory))
+}
+
+// prune drops the domain's refusals that no longer stand and returns how
+// many still do. The caller holds d.mu.
+func (d *dialogs) prune(domain string, now time.Time) int {
+	live := slices.DeleteFunc(d.byDom[domain], func(end time.Time) bool { return !now.Before(end) })
+	if len(live) == 0 {
+		delete(d.byDom, domain)
+	} else {
+		d.byDom[domain] = live
 	}
+	return len(live)
 }
 
 // isRefusal reports a "no" from a confirmation dialog, by button or by

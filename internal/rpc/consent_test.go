@@ -43,8 +43,8 @@ func TestConsentCaps(t *testing.T) {
 func TestRefusalsExpire(t *testing.T) {
 	var d dialogs
 	now := time.Now()
-	d.remember("https://a.pest.example", "pest.example", now, refusalMemory, true)
-	d.remember("https://x.example", "x.example", now, timeoutMemory, false)
+	d.remember("https://a.pest.example", "pest.example", now, refusalMemory)
+	d.remember("https://x.example", "x.example", now, timeoutMemory)
 	if got := code(d.admit("https://a.pest.example", "pest.example", now.Add(time.Minute))); got != protocol.CodeOriginDenied {
 		t.Fatalf("a refused origin asking a minute later: code %d", got)
 	}
@@ -57,17 +57,25 @@ func TestRefusalsExpire(t *testing.T) {
 	}
 	d.leave("pest.example")
 	// Three refusals in a domain refuse its other origins, for a while.
-	d.remember("https://b.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory, true)
-	d.remember("https://c.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory, true)
-	d.remember("https://d.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory, true)
+	d.remember("https://b.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory)
+	d.remember("https://c.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory)
+	d.remember("https://d.pest.example", "pest.example", now.Add(refusalMemory), refusalMemory)
 	if got := code(d.admit("https://e.pest.example", "pest.example", now.Add(refusalMemory+time.Second))); got != protocol.CodeOriginDenied {
 		t.Fatalf("a fourth origin of a thrice-refused domain: code %d", got)
 	}
 	if err := d.admit("https://e.pest.example", "pest.example", now.Add(2*refusalMemory)); err != nil {
 		t.Fatalf("after the domain's refusals expired: %v", err)
 	}
+	// A short memory after a long one does not end the long one early.
+	d.remember("https://m.mixed.example", "mixed.example", now, refusalMemory)
+	d.remember("https://n.mixed.example", "mixed.example", now, timeoutMemory)
+	d.remember("https://o.mixed.example", "mixed.example", now, timeoutMemory)
+	d.remember("https://other.example", "other.example", now.Add(2*timeoutMemory), timeoutMemory)
+	if got := len(d.byDom["mixed.example"]); got != 1 {
+		t.Fatalf("mixed.example has %d standing refusals, want 1", got)
+	}
 	// Expired entries do not pile up.
-	d.remember("https://new.example", "new.example", now.Add(3*refusalMemory), refusalMemory, true)
+	d.remember("https://new.example", "new.example", now.Add(3*refusalMemory), refusalMemory)
 	if len(d.refused) != 1 || len(d.byDom) != 1 {
 		t.Fatalf("expired refusals kept: %v %v", d.refused, d.byDom)
 	}
