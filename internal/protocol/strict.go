@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// maxDepth bounds how deeply a request may nest. Real requests nest four
+// levels (envelope, params, csr, subject).
+const maxDepth = 32
+
 // checkStrict walks a whole frame with encoding/json's own tokenizer and
 // refuses what encoding/json would otherwise let through quietly:
 //
@@ -18,7 +22,8 @@ import (
 //     log) could read two different requests from the same bytes;
 //   - a secret's name (see secretFields) as a key at any depth, at the
 //     envelope as much as in params: cardbridge asks for secrets in its
-//     own dialog only.
+//     own dialog only;
+//   - nesting deeper than maxDepth.
 //
 // It returns nil for frames it has no complaint about, and leaves syntax
 // errors to json.Unmarshal, which words them better.
@@ -49,11 +54,17 @@ func checkStrict(frame []byte) *Error {
 					stack[top].expectKey = true // this object was a value
 				}
 				stack = append(stack, level{keys: map[string]bool{}, expectKey: true})
+				if len(stack) > maxDepth {
+					return Errorf(CodeInvalidRequest, "the request nests more than %d levels deep", maxDepth)
+				}
 			case '[':
 				if top >= 0 && stack[top].keys != nil {
 					stack[top].expectKey = true
 				}
 				stack = append(stack, level{})
+				if len(stack) > maxDepth {
+					return Errorf(CodeInvalidRequest, "the request nests more than %d levels deep", maxDepth)
+				}
 			default: // '}' or ']'
 				stack = stack[:top]
 				if top > 0 && stack[top-1].keys != nil {

@@ -27,6 +27,12 @@ func TestDecodeIsStrict(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":"pin","method":"sign","params":{"keyId":"pin","label":"method"}}`, 0},
 		{`{"jsonrpc":"2.0","id":1,"method":"sign","params":{"a":{"b":1},"c":[1,{"b":2}],"b":3}}`, 0},
 		{`{"jsonrpc":"2.0","id":1,"method":"sign","params":{"a":[[],{}],"A2":null,"x":true}}`, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"sign","params":{"label":"{\"pin\":1}","a":["{","}"]}}`, 0},
+		// Nesting is bounded.
+		{`{"jsonrpc":"2.0","id":1,"method":"x","params":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"x","params":` + strings.Repeat(`[`, 40) + `{}` + strings.Repeat(`]`, 40) + `}`, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"x","params":` + strings.Repeat(`[`, 4000) + strings.Repeat(`]`, 4000) + `}`, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"x","params":` + strings.Repeat(`[`, 30) + strings.Repeat(`]`, 30) + `}`, 0},
 	}
 	for _, tt := range tests {
 		req, err := Decode([]byte(tt.frame))
@@ -69,4 +75,18 @@ func FuzzStrict(f *testing.F) {
 			seen[strings.ToLower(k)] = true
 		}
 	})
+}
+
+// What the strict walk adds to a batch of 1000 digests (see
+// BenchmarkDecodeSign1000 for the whole decode).
+func BenchmarkCheckStrict1000(b *testing.B) {
+	frame, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sign",
+		"params": map[string]any{"keyId": "0102", "algorithm": "ECDSA-SHA256", "digests": digests1000()}})
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkStrict(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
