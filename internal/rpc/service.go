@@ -23,11 +23,11 @@ import (
 // Caller is who sent a request.
 type Caller struct {
 	// Origin is the page's canonical origin, as vouched for by the
-	// transport (the WebSocket Origin header, the browser through the
-	// extension, or a link's callback).
+	// transport (the WebSocket Origin header, or the browser through the
+	// extension).
 	Origin string
 	// Via names the transport for the audit log: "websocket",
-	// "extension", "link" or "tray".
+	// "extension" or "tray".
 	Via string
 	// Notifier pushes notifications to the caller's connection; nil
 	// where the transport cannot.
