@@ -64,8 +64,7 @@ func TestPINInTheTerminal(t *testing.T) {
 	if err := ws.ReadJSON(&resp); err != nil || resp.Result == nil || resp.Result.KeyID == "" {
 		t.Fatalf("keys.generate: %+v %v\n%s", resp, err, screen())
 	}
-	// A batch sign: its pinentry is started before the dialog is known
-	// (pin.Prestart), and must still draw it on the terminal.
+	// A batch sign: its dialog, too, is drawn on the terminal.
 	digests := make([][]byte, 10)
 	for i := range digests {
 		sum := sha256.Sum256([]byte{byte(i)})

@@ -156,42 +156,53 @@ func TestOpenStartsOneDaemon(t *testing.T) {
 	}
 }
 
-func TestCallbackLink(t *testing.T) {
+// Links only start cardbridge: a method link, which any page could open in
+// any site's name, is refused both by `cardbridge open` and by a running
+// daemon, and nothing is POSTed anywhere.
+func TestMethodLinksRefused(t *testing.T) {
 	e := newDesktopEnv(t)
-	got := make(chan string, 1)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 1<<16)
-		n, _ := r.Body.Read(b)
-		if r.URL.Path == "/done" && r.Header.Get("Content-Type") == "application/json" {
-			got <- string(b[:n])
-		}
-	}))
+	posted := make(chan string, 4)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { posted <- r.URL.String() }))
 	defer srv.Close()
 	ca := filepath.Join(e.home, "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
 	t.Setenv("SSL_CERT_FILE", ca)
 
 	params := "eyJhbGdvcml0aG0iOiJFQy1QMjU2IiwibGFiZWwiOiJ2aWEgbGluayJ9" // {"algorithm":"EC-P256","label":"via link"}
-	link := "cardbridge://keys.generate?params=" + params + "&callback=" + srv.URL + "/done"
-	if out, err := e.cardbridge("open", link); err != nil {
-		t.Fatalf("open: %v %s", err, out)
+	links := []string{
+		"cardbridge://keys.generate?params=" + params + "&callback=" + srv.URL + "/done",
+		"cardbridge://system.info?callback=" + srv.URL + "/blind",
+		"cardbridge://nope?callback=http://localhost:1/x",
+	}
+	if out, err := e.cardbridge("open", links[0]); err == nil || !strings.Contains(out, "links only start cardbridge") {
+		t.Fatalf("method link: %v %s", err, out)
+	}
+	if _, err := control.Ping(); err == nil {
+		t.Fatal("a method link started the daemon")
+	}
+	// A daemon on a free port (the default ports may be taken).
+	daemon := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go daemon.Wait()
+	e.waitDaemon()
+	if out, err := e.cardbridge("open", "cardbridge://start"); err != nil {
+		t.Fatalf("open with a daemon running: %v %s", err, out)
+	}
+	// Straight to the daemon, past `cardbridge open`'s own check.
+	for _, l := range links {
+		if err := control.Open(l); err == nil || !strings.Contains(err.Error(), "links only start cardbridge") {
+			t.Fatalf("daemon took %s: %v", l, err)
+		}
 	}
 	select {
-	case body := <-got:
-		if !strings.Contains(body, `"keyId"`) || !strings.Contains(body, `"EC-P256"`) {
-			t.Fatalf("callback got %s", body)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the callback never came")
+	case u := <-posted:
+		t.Fatalf("something was POSTed to %s", u)
+	case <-time.After(2 * time.Second):
 	}
-	// The dialogs named the callback's origin, since a link has no other.
-	log, _ := os.ReadFile(e.pinLog)
-	if !strings.Contains(string(log), "CONFIRM "+srv.URL) || !strings.Contains(string(log), "GETPIN "+srv.URL) {
-		t.Fatalf("dialogs:\n%s", log)
-	}
-	// A plain-http callback is refused before anything runs.
-	if out, err := e.cardbridge("open", "cardbridge://cards.list?callback=http://portal.example/cb"); err == nil {
-		t.Fatalf("plain http callback accepted: %s", out)
+	if log, _ := os.ReadFile(e.pinLog); len(log) != 0 {
+		t.Fatalf("a link opened dialogs:\n%s", log)
 	}
 }
 

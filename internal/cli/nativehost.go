@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,20 @@ func nativeHost(in io.Reader, out io.Writer, stderr io.Writer, args []string) er
 			<-done
 			return nil // the browser closed the port
 		}
-		if err := control.WriteLine(conn, msg); err != nil {
+		// One native message is one request, whatever it holds. The
+		// socket to the daemon carries a frame per line, and JSON allows
+		// raw newlines between tokens, so the message is compacted first
+		// (which takes them out); one that is not a single JSON value is
+		// answered here and never reaches the daemon.
+		var line bytes.Buffer
+		if err := json.Compact(&line, msg); err != nil {
+			b, _ := json.Marshal(protocol.NewResponse(nil, nil, protocol.Errorf(protocol.CodeParseError, "the message is not one JSON value")))
+			if err := write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := control.WriteLine(conn, line.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -28,8 +28,9 @@ func runOpen(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: cardbridge open cardbridge://…")
 	}
 	raw := fs.Arg(0)
-	// A malformed link is refused here, before anything is started.
-	if _, err := link.Parse(raw); err != nil {
+	// A link other than cardbridge://start is refused here, before
+	// anything is started.
+	if err := link.Check(raw); err != nil {
 		return err
 	}
 	err := control.Open(raw)

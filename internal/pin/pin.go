@@ -3,9 +3,10 @@
 // installed) that dialog is a pinentry program, spoken to over the Assuan
 // protocol.
 //
-// Prompts are shown one at a time for the whole daemon, so that two sites
-// can never stack dialogs on top of each other, and each prompt has a
-// deadline after which it closes itself.
+// Prompts are shown one at a time for the whole daemon (see Queue), so that
+// two sites can never stack dialogs on top of each other; every text in
+// them is neutralised first (see Neutralize); and each prompt has a
+// deadline, from when it shows, after which it closes itself.
 package pin
 
 import (
@@ -29,6 +30,9 @@ type Prompt struct {
 	Warning     string // shown highlighted, e.g. "Last try before the PIN locks"
 	OK, Cancel  string // button labels; empty keeps the defaults
 	Repeat      string // for a new PIN: label of the second field
+	// Yield marks a dialog that waits behind all others and gives way to
+	// them while it shows (see Queue): a new site asking for consent.
+	Yield bool
 }
 
 // Prompter shows native dialogs.
@@ -39,11 +43,4 @@ type Prompter interface {
 	// Confirm asks a yes/no question. It returns nil for yes, ErrDenied
 	// for no, and ErrCancelled, ErrTimeout or ErrUnavailable otherwise.
 	Confirm(ctx context.Context, p Prompt) error
-}
-
-// Prestarter is a Prompter that can start its dialog program before the
-// prompt is known, so that the start-up overlaps other work; see
-// Pinentry.Prestart.
-type Prestarter interface {
-	Prestart(ctx context.Context) (_ context.Context, stop func())
 }

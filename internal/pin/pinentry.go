@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	pinentry "github.com/twpayne/go-pinentry/v4"
@@ -34,15 +33,11 @@ type Pinentry struct {
 
 	// one holds the single dialog slot; see the package doc.
 	one chan struct{}
-	// early holds the single slot for a program started ahead of its
-	// prompt (see Prestart): a page sending requests that fail their
-	// checks must not fork a process for each.
-	early chan struct{}
 }
 
 // NewPinentry returns a Prompter that runs path.
 func NewPinentry(path string) *Pinentry {
-	return &Pinentry{Path: path, one: make(chan struct{}, 1), early: make(chan struct{}, 1)}
+	return &Pinentry{Path: path, one: make(chan struct{}, 1)}
 }
 
 // FindPinentry returns the best pinentry on PATH: a graphical one first.
@@ -86,8 +81,6 @@ func (p *Pinentry) run(ctx context.Context, pr Prompt, fn func(*pinentry.Client)
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	early := takeEarly(ctx)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
 	held := false
 	select {
 	case p.one <- struct{}{}:
@@ -100,12 +93,12 @@ func (p *Pinentry) run(ctx context.Context, pr Prompt, fn func(*pinentry.Client)
 		if held {
 			<-p.one
 		}
-		cancel()
-		early.close()
 		return ctxErr(ctx)
 	}
-	proc := early.process()
-	proc.ctx = ctx
+	// The deadline runs from here, when the dialog shows: time spent
+	// waiting for the slot is not the user's time to answer.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	proc := &process{ctx: ctx}
 	opts := []pinentry.ClientOption{
 		pinentry.WithBinaryName(p.Path),
 		pinentry.WithProcess(proc),
@@ -160,88 +153,6 @@ func (p *Pinentry) run(ctx context.Context, pr Prompt, fn func(*pinentry.Client)
 // closeGrace is how long a pinentry has to exit after its last answer.
 var closeGrace = 5 * time.Second
 
-// Prestart starts the pinentry program for a prompt that is likely to
-// follow, so that its start-up overlaps the checks made before the prompt
-// (about a millisecond for a small pinentry, far more for a graphical
-// one). The next GetPIN or Confirm made with the returned context uses it.
-// No window shows until then: a pinentry draws nothing before it is asked
-// something. stop ends the program if no prompt took it, and must always
-// be called. At most one program waits like this at a time; further calls
-// start nothing.
-func (p *Pinentry) Prestart(ctx context.Context) (_ context.Context, stop func()) {
-	if p.Path == "" || p.early == nil {
-		return ctx, func() {}
-	}
-	select {
-	case p.early <- struct{}{}:
-	default:
-		return ctx, func() {}
-	}
-	e := &early{ready: make(chan struct{}), proc: &process{}, slot: p.early}
-	// exec.Cmd.Start waits for the child to exec, so it runs beside the
-	// caller rather than in its way.
-	go func() {
-		defer close(e.ready)
-		e.err = e.proc.spawn(p.Path)
-	}()
-	stop = func() {
-		if e.taken.CompareAndSwap(false, true) {
-			e.close()
-		}
-	}
-	return context.WithValue(ctx, earlyKey{}, e), stop
-}
-
-// early is a pinentry program started by Prestart.
-type early struct {
-	ready chan struct{} // closed once the program has started or failed to
-	proc  *process
-	err   error
-	slot  chan struct{} // Pinentry.early, emptied when the program is taken or gone
-	taken atomic.Bool
-}
-
-type earlyKey struct{}
-
-// takeEarly returns the program Prestart started for ctx, if no prompt has
-// taken it yet.
-func takeEarly(ctx context.Context) *early {
-	e, _ := ctx.Value(earlyKey{}).(*early)
-	if e == nil || !e.taken.CompareAndSwap(false, true) {
-		return nil
-	}
-	return e
-}
-
-// process returns the started program for a prompt, or a process to start
-// when there is none.
-func (e *early) process() *process {
-	if e == nil {
-		return &process{}
-	}
-	<-e.ready
-	<-e.slot
-	if e.err != nil {
-		return &process{}
-	}
-	return e.proc
-}
-
-// close ends a program no prompt will use; pinentry exits when its input
-// closes. It does not wait for that.
-func (e *early) close() {
-	if e == nil {
-		return
-	}
-	go func() {
-		<-e.ready
-		if e.err == nil {
-			e.proc.Close()
-		}
-		<-e.slot
-	}()
-}
-
 func orDefault(s, d string) string {
 	if s == "" {
 		return d
@@ -295,8 +206,7 @@ func ttyName() string {
 }
 
 // process runs pinentry tied to a context: when the context ends (the page
-// went away, or the deadline passed) the dialog is killed. A process
-// spawned by Prestart is tied to its context only when a prompt takes it.
+// went away, or the deadline passed) the dialog is killed.
 type process struct {
 	ctx    context.Context
 	cmd    *exec.Cmd
@@ -306,7 +216,9 @@ type process struct {
 	stop   func() bool
 }
 
-func (p *process) spawn(name string) error {
+// Start implements pinentry.Process. go-pinentry passes no arguments, as
+// none are configured.
+func (p *process) Start(name string, _ []string) error {
 	p.cmd = exec.Command(name)
 	ownProcessGroup(p.cmd)
 	var err error
@@ -318,16 +230,8 @@ func (p *process) spawn(name string) error {
 		return err
 	}
 	p.out, p.stdout = out, bufio.NewReader(out)
-	return p.cmd.Start()
-}
-
-// Start implements pinentry.Process. go-pinentry passes no arguments, as
-// none are configured.
-func (p *process) Start(name string, _ []string) error {
-	if p.cmd == nil {
-		if err := p.spawn(name); err != nil {
-			return err
-		}
+	if err := p.cmd.Start(); err != nil {
+		return err
 	}
 	// Killing the program may leave a child of its holding the pipe open,
 	// and a read blocked on it; so close the pipe as well.

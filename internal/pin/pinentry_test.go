@@ -59,87 +59,55 @@ func waitFor(t *testing.T, name string, want []string) {
 	}, func() string { return fmt.Sprintf("%s holds %q, want %q", filepath.Base(name), got, want) })
 }
 
-func TestPrestartedProgramAnswersThePrompt(t *testing.T) {
+// A request that has ended by the time its turn comes starts nothing.
+func TestEndedRequestStartsNoProgram(t *testing.T) {
 	path, events, dialogs := countingPinentry(t)
 	p := NewPinentry(path)
-	ctx, stop := p.Prestart(context.Background())
-	defer stop()
-	// It runs before anything is asked, and shows nothing.
-	waitFor(t, events, []string{"start"})
-	if d := readLines(dialogs); len(d) != 0 {
-		t.Fatalf("a prestarted pinentry showed a dialog: %q", d)
-	}
-	got, err := p.GetPIN(ctx, Prompt{Description: "sign"})
-	if err != nil || got != "123456" {
-		t.Fatalf("GetPIN = %q, %v", got, err)
-	}
-	stop() // after the prompt took it: a no-op
-	waitFor(t, events, []string{"exit", "start"})
-	// A second prompt with the same context starts a program of its own.
-	if err := p.Confirm(ctx, Prompt{Description: "again"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, events, []string{"exit", "exit", "start", "start"})
-}
-
-func TestUnusedPrestartEnds(t *testing.T) {
-	path, events, dialogs := countingPinentry(t)
-	p := NewPinentry(path)
-	_, stop := p.Prestart(context.Background())
-	waitFor(t, events, []string{"start"})
-	stop()
-	waitFor(t, events, []string{"exit", "start"})
-	if d := readLines(dialogs); len(d) != 0 {
-		t.Fatalf("an unused pinentry showed a dialog: %q", d)
-	}
-	// Its slot is free again.
-	eventually(t, func() bool {
-		ctx, stop := p.Prestart(context.Background())
-		if e := takeEarly(ctx); e != nil {
-			e.close()
-			return true
-		}
-		stop()
-		return false
-	}, func() string { return "the prestart slot was not given back" })
-	waitFor(t, events, []string{"exit", "exit", "start", "start"})
-}
-
-func TestOnePrestartAtATime(t *testing.T) {
-	path, events, _ := countingPinentry(t)
-	p := NewPinentry(path)
-	ctx1, stop1 := p.Prestart(context.Background())
-	defer stop1()
-	ctx2, stop2 := p.Prestart(context.Background())
-	defer stop2()
-	if ctx2.Value(earlyKey{}) != nil {
-		t.Fatal("a second program was started ahead while the first waited")
-	}
-	if ctx1.Value(earlyKey{}) == nil {
-		t.Fatal("the first prestart started nothing")
-	}
-	// The second request still gets its dialog, from a program of its own.
-	if got, err := p.GetPIN(ctx2, Prompt{}); err != nil || got != "123456" {
-		t.Fatalf("GetPIN = %q, %v", got, err)
-	}
-	stop1()
-	waitFor(t, events, []string{"exit", "exit", "start", "start"})
-}
-
-func TestPrestartedProgramEndsWithTheRequest(t *testing.T) {
-	path, events, dialogs := countingPinentry(t)
-	p := NewPinentry(path)
-	parent, cancel := context.WithCancel(context.Background())
-	ctx, stop := p.Prestart(parent)
-	defer stop()
-	waitFor(t, events, []string{"start"})
+	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := p.GetPIN(ctx, Prompt{}); !errors.Is(err, ErrCancelled) {
 		t.Fatalf("GetPIN after the request ended = %v, want ErrCancelled", err)
 	}
-	waitFor(t, events, []string{"exit", "start"})
-	if d := readLines(dialogs); len(d) != 0 {
-		t.Fatalf("dialog shown for a request that had ended: %q", d)
+	if e, d := readLines(events), readLines(dialogs); len(e)+len(d) != 0 {
+		t.Fatalf("a program ran for a request that had ended: %q %q", e, d)
+	}
+}
+
+// A dialog's deadline runs from when it shows, not from when its request
+// began to wait for the dialog slot.
+func TestDeadlineStartsWhenTheDialogShows(t *testing.T) {
+	path, events, _ := countingPinentry(t)
+	queue := filepath.Join(t.TempDir(), "answers")
+	os.WriteFile(queue, []byte("hang\npin 123456\n"), 0o600)
+	t.Setenv("CB_TEST_PIN_QUEUE", queue)
+	p := NewPinentry(path)
+	p.Timeout = time.Second
+	first := make(chan error, 1)
+	go func() {
+		_, err := p.GetPIN(context.Background(), Prompt{Description: "first"})
+		first <- err
+	}()
+	waitFor(t, events, []string{"start"})
+	start := time.Now()
+	got, err := p.GetPIN(context.Background(), Prompt{Description: "second"})
+	if err != nil || got != "123456" {
+		t.Fatalf("second dialog, after waiting %v for the first: %q, %v", time.Since(start), got, err)
+	}
+	if err := <-first; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("first dialog = %v, want ErrTimeout", err)
+	}
+	settle(t, p)
+}
+
+// settle waits until p's last program has exited and its slot is free,
+// so that nothing of one test runs on into the next.
+func settle(t *testing.T, p *Pinentry) {
+	t.Helper()
+	select {
+	case p.one <- struct{}{}:
+		<-p.one
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dialog slot was never given back")
 	}
 }
 

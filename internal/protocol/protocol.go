@@ -161,6 +161,11 @@ func Decode(frame []byte) (*Request, *Error) {
 		}
 		return nil, Errorf(CodeParseError, "frame is not valid JSON: %v", err)
 	}
+	if perr := checkStrict(frame); perr != nil {
+		// The id is not echoed: with a key given twice, which id was
+		// meant is exactly what cannot be told.
+		return nil, perr
+	}
 	switch {
 	case req.JSONRPC != "2.0":
 		return &req, Errorf(CodeInvalidRequest, `jsonrpc must be "2.0"`)

@@ -215,7 +215,7 @@ type SignParams struct {
 	KeyID           string   `json:"keyId"`
 	Algorithm       string   `json:"algorithm,omitempty"`
 	Digest          []byte   `json:"digest,omitempty"`
-	Digests         ByteList `json:"digests,omitempty"`
+	Digests         [][]byte `json:"digests,omitempty"`
 	Data            []byte   `json:"data,omitempty"`
 	Format          string   `json:"format,omitempty"`
 	DigestAlgorithm string   `json:"digestAlgorithm,omitempty"`

@@ -52,12 +52,12 @@ func describeSubject(r csr.Request) string {
 	var parts []string
 	for _, v := range []string{r.Subject.CommonName, r.Subject.EmailAddress} {
 		if v != "" {
-			parts = append(parts, v)
+			parts = append(parts, pin.Clean(v, 80))
 		}
 	}
 	for _, e := range r.Emails {
 		if !strings.EqualFold(e, r.Subject.EmailAddress) {
-			parts = append(parts, e)
+			parts = append(parts, pin.Clean(e, 80))
 		}
 	}
 	if len(parts) == 0 {
@@ -190,7 +190,7 @@ func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessa
 			cert = fmt.Sprintf("Its certificate for %q is deleted too.", pc.Subject.CommonName)
 		}
 	}
-	err = s.cfg.Prompter.Confirm(ctx, pin.Prompt{
+	err = s.prompter().Confirm(ctx, pin.Prompt{
 		Title: "Delete a key from your card?",
 		Description: fmt.Sprintf("%s wants to DELETE the key %q (%s, id %s) from card %s.\n%s\n\nThis cannot be undone.",
 			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), protocol.GroupSerial(reader.Card.Serial), cert),
@@ -240,7 +240,7 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 // it too, with a caller naming the command.
 func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
 	origin := c.Origin
-	password, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
+	password, err := s.prompter().GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: password of a certificate file",
 		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, protocol.GroupSerial(serial)),
 		Label:       "Password:",

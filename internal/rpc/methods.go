@@ -158,10 +158,6 @@ func (s *Service) keysGenerate(ctx context.Context, c Caller, params json.RawMes
 }
 
 func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (any, error) {
-	// Signing nearly always ends in a PIN dialog: start its program while
-	// the request is decoded and the key looked up.
-	ctx, stop := s.prestart(ctx)
-	defer stop()
 	var p protocol.SignParams
 	if err := protocol.DecodeParams(params, &p); err != nil {
 		return nil, err

@@ -44,9 +44,9 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 		return err
 	}
 	defer release()
-	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	card := describeCard(r)
 	st := r.Card.PIN
-	oldPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
+	oldPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: change PIN",
 		Description: fmt.Sprintf("%s wants to change the PIN of %s.\n\nEnter the current PIN.", c.Origin, card),
 		Label:       "Current PIN:", Warning: retryWarning(st),
@@ -54,7 +54,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	if err != nil {
 		return err
 	}
-	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
+	newPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: change PIN",
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, st.MinLength, st.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
@@ -73,12 +73,12 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		return err
 	}
 	defer release()
-	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
+	card := describeCard(r)
 	state := "The PIN is not locked; unblocking sets a new one anyway."
 	if r.Card.PIN.Locked {
 		state = "The PIN is locked."
 	}
-	puk, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
+	puk, err := s.prompter().GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: unblock PIN",
 		Description: fmt.Sprintf("%s wants to unblock the PIN of %s.\n%s\n\nEnter the PUK (the card's security officer PIN). Wrong PUKs lock the card for good.", c.Origin, card, state),
 		Label:       "PUK:",
@@ -86,7 +86,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 	if err != nil {
 		return err
 	}
-	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
+	newPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
 		Title:       "cardbridge: unblock PIN",
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, r.Card.PIN.MinLength, r.Card.PIN.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
@@ -95,4 +95,10 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		return err
 	}
 	return s.cfg.Tokens.UnblockPIN(ctx, r.Card.Serial, puk, newPIN)
+}
+
+// describeCard names a card and its reader for a dialog. Both names come
+// from the card and its driver, so they are quoted one-line values.
+func describeCard(r token.Reader) string {
+	return fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(pin.Clean(r.Card.Serial, 64)), pin.Clean(r.Card.Label, 64), pin.Clean(r.Name, 100))
 }

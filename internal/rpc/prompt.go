@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/cardbridge/cardbridge/internal/protocol"
 
@@ -18,7 +17,7 @@ import (
 // operation in flight.
 func (s *Service) withPIN(ctx context.Context, c Caller, serial, what string, fn func(*token.Session) error) error {
 	login := func(ctx context.Context, info token.LoginInfo) (string, error) {
-		return s.cfg.Prompter.GetPIN(ctx, pinPrompt(c.Origin, what, info))
+		return s.prompter().GetPIN(ctx, pinPrompt(c.Origin, what, info))
 	}
 	return s.cfg.Tokens.Do(ctx, serial, login, fn)
 }
@@ -30,18 +29,9 @@ func (s *Service) managementKey(ctx context.Context, c Caller, r token.Reader) c
 	return token.WithManagementKey(ctx, func(ctx context.Context) (string, error) {
 		desc := fmt.Sprintf("%s wants to write to your card, which does not take the factory management key.\n\n"+
 			"Card: %s\nReader: %s\n\nEnter the card's management key (48 hex digits), or Cancel to refuse.",
-			c.Origin, protocol.GroupSerial(oneLine(r.Card.Serial)), oneLine(r.Name))
-		return s.cfg.Prompter.GetPIN(ctx, pin.Prompt{Title: "cardbridge", Description: desc, Label: "Management key:", OK: "Allow"})
+			c.Origin, protocol.GroupSerial(pin.Clean(r.Card.Serial, 64)), pin.Clean(r.Name, 100))
+		return s.prompter().GetPIN(ctx, pin.Prompt{Title: "cardbridge", Description: desc, Label: "Management key:", OK: "Allow"})
 	})
-}
-
-// prestart starts the dialog program ahead of a prompt when the Prompter
-// can; stop must always be called.
-func (s *Service) prestart(ctx context.Context) (_ context.Context, stop func()) {
-	if ps, ok := s.cfg.Prompter.(pin.Prestarter); ok {
-		return ps.Prestart(ctx)
-	}
-	return ctx, func() {}
 }
 
 // pinPrompt says everything a person needs to decide: which site, what it
@@ -49,17 +39,17 @@ func (s *Service) prestart(ctx context.Context) (_ context.Context, stop func())
 func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s wants to %s\n\n", origin, what)
-	fmt.Fprintf(&b, "Card: %s", protocol.GroupSerial(oneLine(info.Serial)))
+	fmt.Fprintf(&b, "Card: %s", protocol.GroupSerial(pin.Clean(info.Serial, 64)))
 	if info.Label != "" {
-		fmt.Fprintf(&b, " (%s)", oneLine(info.Label))
+		fmt.Fprintf(&b, " (%s)", pin.Clean(info.Label, 64))
 	}
-	fmt.Fprintf(&b, "\nReader: %s\n\n", oneLine(info.Reader))
+	fmt.Fprintf(&b, "\nReader: %s\n\n", pin.Clean(info.Reader, 100))
 	if info.PIN.PINPad {
 		b.WriteString("Press OK, then enter your PIN on the card reader's keypad.")
 	} else {
 		b.WriteString("Enter the card's PIN to allow this, or Cancel to refuse.")
 	}
-	p := pin.Prompt{Title: "cardbridge: PIN for card " + protocol.GroupSerial(info.Serial), Description: b.String(), Label: "PIN:", OK: "Allow"}
+	p := pin.Prompt{Title: "cardbridge: PIN for card " + protocol.GroupSerial(pin.Clean(info.Serial, 64)), Description: b.String(), Label: "PIN:", OK: "Allow"}
 	switch {
 	case info.PIN.FinalTry:
 		p.Warning = "Last try: a wrong PIN now locks the card."
@@ -98,15 +88,4 @@ func (s *Service) claimKey(ctx context.Context, c Caller, card, keyID string) (t
 		return token.Reader{}, token.KeyInfo{}, nil, err
 	}
 	return r, k, release, nil
-}
-
-// oneLine keeps what a card or reader calls itself from adding lines to a
-// dialog, where it could pose as cardbridge's own words.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -12,7 +12,7 @@ func TestPINPromptSaysWhoWhatWhere(t *testing.T) {
 		Reader: "ACS ACR39U\n\nhttps://bank.example wants", Serial: "1625834976919804", Label: "Alice\r\n",
 		PIN: token.PINState{CountLow: true},
 	})
-	for _, want := range []string{"https://portal.example wants to sign 1 document", "Card: 1625 8349 7691 9804 (Alice  )", "Reader: ACS ACR39U  https://bank.example wants"} {
+	for _, want := range []string{"https://portal.example wants to sign 1 document", "Card: 1625 8349 7691 9804 (Alice\uFFFD\uFFFD)", "Reader: ACS ACR39U\uFFFD\uFFFDhttps://bank.example wants"} {
 		if !strings.Contains(p.Description, want) {
 			t.Errorf("description lacks %q:\n%s", want, p.Description)
 		}
@@ -25,5 +25,14 @@ func TestPINPromptSaysWhoWhatWhere(t *testing.T) {
 	}
 	if fin := pinPrompt("o", "x", token.LoginInfo{PIN: token.PINState{FinalTry: true}}); !strings.Contains(fin.Warning, "Last try") {
 		t.Errorf("final try warning = %q", fin.Warning)
+	}
+}
+
+// The PIN change and unblock dialogs name the card by what the card and
+// its driver call themselves; that cannot add lines either.
+func TestDescribeCardIsOneLine(t *testing.T) {
+	got := describeCard(token.Reader{Name: "Reader\u2029Card: 0000", Card: &token.Card{Serial: "12345678", Label: "x\nReader: Trusted\u202Ey"}})
+	if want := "card 12345678 (x\uFFFDReader: Trusted\uFFFDy) in Reader\uFFFDCard: 0000"; got != want {
+		t.Fatalf("describeCard = %q, want %q", got, want)
 	}
 }

@@ -23,11 +23,11 @@ import (
 // Caller is who sent a request.
 type Caller struct {
 	// Origin is the page's canonical origin, as vouched for by the
-	// transport (the WebSocket Origin header, the browser through the
-	// extension, or a link's callback).
+	// transport (the WebSocket Origin header, or the browser through the
+	// extension).
 	Origin string
 	// Via names the transport for the audit log: "websocket",
-	// "extension", "link" or "tray".
+	// "extension" or "tray".
 	Via string
 	// Notifier pushes notifications to the caller's connection; nil
 	// where the transport cannot.
@@ -95,6 +95,8 @@ type Config struct {
 type Service struct {
 	cfg Config
 
+	dialogs dialogs // the one door to the screen; see consent.go
+
 	mu      sync.Mutex
 	prompts map[string]bool // origins with a dialog open
 	subs    map[*Notifier]bool
@@ -111,7 +113,9 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, prompts: map[string]bool{}, subs: map[*Notifier]bool{}}
+	s := &Service{cfg: cfg, prompts: map[string]bool{}, subs: map[*Notifier]bool{}}
+	s.dialogs.queue = pin.NewQueue(cfg.Prompter)
+	return s
 }
 
 // Sites is the store of the sites the user allowed.

@@ -214,7 +214,8 @@ func (s *Service) smimeSign(ctx context.Context, c Caller, params json.RawMessag
 		return nil, err
 	}
 	sum := msg.Summarize()
-	what := fmt.Sprintf("sign the e-mail %q\nfrom %s to %s\nwith your key %q (%s).", sum.Subject, sum.From, sum.To, k.Label, k.Algorithm)
+	// The headers are what the page says; nothing here checks them.
+	what := fmt.Sprintf("sign an e-mail with your key %q (%s).\nThe page says it is (not checked by cardbridge):\nSubject %q, from %q to %q.", k.Label, k.Algorithm, sum.Subject, sum.From, sum.To)
 	entity := msg.SignedEntity()
 	h := hash.New()
 	h.Write(entity)
@@ -318,7 +319,9 @@ func (s *Service) smimeDecrypt(ctx context.Context, c Caller, params json.RawMes
 		return nil, protocol.Errorf(protocol.CodeKeyNotFound, "the message is not encrypted for any key on card %s", reader.Card.Serial)
 	}
 	sum := msg.Summarize()
-	what := fmt.Sprintf("read the encrypted e-mail %q from %s.\nIt will be decrypted with your key %q (%s).", sum.Subject, sum.From, k.Label, k.Algorithm)
+	// The outer headers are the page's; the encrypted content may say
+	// something else entirely.
+	what := fmt.Sprintf("decrypt an e-mail encrypted for your key %q (%s).\nThe page says it is (not checked by cardbridge):\nSubject %q, from %q.", k.Label, k.Algorithm, sum.Subject, sum.From)
 	var out []byte
 	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
 		out, err = env.Open(r, cardOpener{sess, k})

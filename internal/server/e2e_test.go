@@ -275,13 +275,17 @@ func TestConsent(t *testing.T) {
 	t.Setenv("CB_TEST_CONFIRM", "no")
 	wantCode(t, c.call("cards.list", nil, nil), protocol.CodeOriginDenied)
 	t.Setenv("CB_TEST_CONFIRM", "yes")
+	// The refusal stands for a while: no second dialog (see
+	// TestRefusalIsRemembered). Another site is asked.
+	wantCode(t, c.call("cards.list", nil, nil), protocol.CodeOriginDenied)
+	c = d.dial("https://other.example")
 	c.mustCall("cards.list", nil, nil)
 	c.mustCall("cards.list", nil, nil) // remembered: no second dialog
 	p := d.prompts()
-	if len(p) != 2 || !strings.HasPrefix(p[0], "CONFIRM ") || !strings.Contains(p[0], "https://new.example") {
+	if len(p) != 2 || !strings.HasPrefix(p[0], "CONFIRM ") || !strings.Contains(p[0], "https://new.example") || !strings.Contains(p[1], "https://other.example") {
 		t.Fatalf("prompts = %q", p)
 	}
-	if b, err := readFile(filepath.Join(d.confDir, "sites.json")); err != nil || !strings.Contains(b, "https://new.example") {
+	if b, err := readFile(filepath.Join(d.confDir, "sites.json")); err != nil || !strings.Contains(b, "https://other.example") || strings.Contains(b, "https://new.example") {
 		t.Fatalf("decision not stored: %q %v", b, err)
 	}
 }

@@ -23,10 +23,24 @@ var ErrBadOrigin = errors.New("origin not allowed")
 // Canonical checks origin against the scheme rule and returns it in the
 // form browsers send: lower-case scheme and host, no default port. Only
 // https origins pass, plus http://localhost and http://127.0.0.1 on any
-// port for development.
+// port for development. Hosts are ASCII: international names only in
+// punycode (xn--), which is also how dialogs show them, so that a
+// look-alike letter cannot pass for another site.
 func Canonical(origin string) (string, error) {
 	if origin == "" || origin == "null" {
 		return "", fmt.Errorf("%w: origin is missing or opaque", ErrBadOrigin)
+	}
+	// Browsers send origins in ASCII, with international names in
+	// punycode and nothing percent-encoded. Anything else did not come
+	// from a browser's Origin header, and would be shown to the user
+	// in a form that could pass for another site.
+	if len(origin) > 300 {
+		return "", fmt.Errorf("%w: origin is longer than 300 bytes", ErrBadOrigin)
+	}
+	for i := 0; i < len(origin); i++ {
+		if c := origin[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '\\' {
+			return "", fmt.Errorf("%w: %q holds a character browsers never send in an origin (non-ASCII, space, control, %% or \\)", ErrBadOrigin, origin)
+		}
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Host == "" {
@@ -34,6 +48,9 @@ func Canonical(origin string) (string, error) {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
+	if err := checkASCIIHost(origin, host); err != nil {
+		return "", err
+	}
 	port := u.Port()
 	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
