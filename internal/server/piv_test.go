@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,12 +36,15 @@ type pivBench struct {
 	reader string
 }
 
-func startPIV(t *testing.T) *pivBench {
+func startPIV(t *testing.T) *pivBench { return startPIVWith(t, vcard.Options{}) }
+
+func startPIVWith(t *testing.T, opts vcard.Options) *pivBench {
 	t.Helper()
-	p := pcsctest.Start(t, 1)
-	p.Setenv(t) // before the modules are loaded
+	// One pcscd for the test binary: libpcsclite, loaded with the
+	// modules into this process, finds its pcscd once.
+	p := pcsctest.Shared(t)
 	state := t.TempDir()
-	card := p.Insert(t, 0, state, vcard.Options{})
+	card := p.Insert(t, 0, state, opts)
 	var mods []string
 	for _, find := range []func() (string, error){pcsctest.OpenSCModule, pcsctest.YKCS11Module} {
 		m, err := find()
@@ -229,21 +233,22 @@ func TestPIVPINTriesAndUnblock(t *testing.T) {
 // the page hears card_removed, the daemon goes on, and once the card is
 // back the next request works.
 func TestPIVCardPulledDuringBatch(t *testing.T) {
-	b := startPIV(t)
+	// The card leaves before answering its 20th signature.
+	var signs atomic.Int32
+	var armed atomic.Bool
+	b := startPIVWith(t, vcard.Options{Pull: func(ins byte) bool {
+		return ins == 0x87 && armed.Load() && signs.Add(1) == 20
+	}})
 	c := b.d.dial(portal)
 	var gen protocol.KeysGenerateResult
-	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "RSA-2048"}, &gen)
+	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256"}, &gen)
 	var digests [][]byte
-	for i := range 400 {
+	for i := range 100 {
 		digests = append(digests, digestFor(crypto.SHA256, string(rune(i))))
 	}
-	id := c.send("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "RSA-PKCS1-SHA256", "digests": digests})
-	time.Sleep(300 * time.Millisecond)
-	b.card.Remove()
-	r := c.read()
-	if string(r.ID) != itoa(id) || r.Error == nil || r.Error.Code != protocol.CodeCardRemoved {
-		t.Fatalf("batch with the card pulled: %+v", r)
-	}
+	armed.Store(true)
+	err := c.call("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "ECDSA-SHA256", "digests": digests}, nil)
+	wantCode(t, err, protocol.CodeCardRemoved)
 	// The reader reports the card gone within a second (pcscd polls it).
 	gone := time.Now().Add(2 * time.Second)
 	for listed(t, c, b.serial) {
@@ -255,7 +260,7 @@ func TestPIVCardPulledDuringBatch(t *testing.T) {
 	b.card = b.pcsc.Insert(t, 0, b.state, vcard.Options{})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := c.call("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "RSA-PKCS1-SHA256", "digest": digests[0]}, nil)
+		err := c.call("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": "ECDSA-SHA256", "digest": digests[0]}, nil)
 		if err == nil {
 			break
 		}
