@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/csr"
+	"github.com/cardbridge/cardbridge/internal/p12"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/token"
@@ -248,10 +249,16 @@ func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, dat
 	if err != nil {
 		return nil, err
 	}
-	key, cert, chain, err := csr.DecodePKCS12(data, password)
+	// The password dialog may have taken minutes: a page that left in the
+	// meantime gets no decoding.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	bundle, err := p12.Decode(ctx, data, password)
 	if err != nil {
 		return nil, err
 	}
+	key, cert, chain := bundle.Key, bundle.Cert, bundle.Chain
 	if label == "" {
 		label = cert.Subject.CommonName
 	}
