@@ -14,8 +14,8 @@ import (
 
 type pinger struct{}
 
-func (pinger) Ping() Reply                            { return Reply{OK: true, PID: os.Getpid()} }
-func (pinger) Open(string) error                      { return nil }
+func (pinger) Ping() Reply                             { return Reply{OK: true, PID: os.Getpid()} }
+func (pinger) Open(string) error                       { return nil }
 func (pinger) Session(string, net.Conn, *bufio.Reader) {}
 
 // privateTemp makes the temp dir the fallback's parent, with no runtime
