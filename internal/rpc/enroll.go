@@ -176,7 +176,7 @@ func (s *Service) certificatesList(ctx context.Context, c Caller, params json.Ra
 			continue // not ours to judge; it stays on the card
 		}
 		if room -= certListSize(cert); room < 0 {
-			s.Log.Warn("certificates.list: the card holds more certificates than one answer carries", zap.Int("listed", len(out.Certificates)), zap.Int("stored", len(stored)))
+			s.cfg.Log.Warn("certificates.list: the card holds more certificates than one answer carries", zap.Int("listed", len(out.Certificates)), zap.Int("stored", len(stored)))
 			break
 		}
 		pc := protocol.Certificate{

@@ -68,7 +68,7 @@ func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage
 			continue
 		}
 		if room -= keyListSize(pk); room < 0 {
-			s.Log.Warn("keys.list: the card holds more keys than one answer carries", zap.Int("listed", len(out.Keys)), zap.Int("stored", len(keys)))
+			s.cfg.Log.Warn("keys.list: the card holds more keys than one answer carries", zap.Int("listed", len(out.Keys)), zap.Int("stored", len(keys)))
 			break
 		}
 		out.Keys = append(out.Keys, pk)
