@@ -125,4 +125,3 @@ func TestJunkOnCardDoesNotBreakLists(t *testing.T) {
 		t.Fatalf("keys.list = %d keys", len(keys.Keys))
 	}
 }
-
