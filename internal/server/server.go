@@ -123,7 +123,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := peerOf(r); err != nil {
-		s.log.Warn("refused connection: another user", zap.Error(err))
+		s.log.Warn("refused connection: not from this user, or the owner of its socket is unknown", zap.Error(err))
 		http.Error(w, "connections from other users are not allowed", http.StatusForbidden)
 		return
 	}
