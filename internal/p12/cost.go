@@ -8,11 +8,10 @@ import (
 
 // The caps on key-derivation work. Real exporters ask for far less: 2048
 // iterations (OpenSSL), 2000 (Windows), 10000 (Java), 600000 at most for
-// PBMAC1 profiles. Like .NET's PKCS#12 loader limits and OpenSSL's proposed
-// PBKDF2 cap, a count per derivation and a total over the file are
-// enforced; beyond either, a bundle is refused before any derivation
-// runs. At these caps, opening a bundle costs at most about a second of
-// CPU on a laptop.
+// PBMAC1 profiles. As in .NET's PKCS#12 loader limits, a count per
+// derivation and a total over the file are enforced; beyond either, a
+// bundle is refused before any derivation runs. At these caps, opening a
+// bundle costs at most a few seconds of CPU.
 const (
 	MaxIterations = 1_000_000
 	// maxWork bounds the sum over all derivations a bundle needs (MAC,

@@ -162,3 +162,28 @@ func TestIdleSocketsClosedSubscribedKept(t *testing.T) {
 		t.Fatalf("%d pings in 3 s", subPings.Load())
 	}
 }
+
+// TestBytesInFlightBounded holds the whole byte budget with two frames
+// that never finish: a third page's request waits until the frame timeout
+// cuts them, then goes through.
+func TestBytesInFlightBounded(t *testing.T) {
+	lim := DefaultLimits
+	lim.MaxBytesInFlight, lim.FrameTimeout = 2<<20, 2*time.Second
+	d := startDaemon(t, daemonOpts{limits: &lim})
+	// A masked text frame announcing 1 MiB - 1, with 900 KB of it sent.
+	header := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0x0f, 0xff, 0xff, 1, 2, 3, 4}
+	for range 2 {
+		c := d.dial(portal).ws.NetConn()
+		go func() {
+			c.Write(header)
+			c.Write(make([]byte, 900<<10))
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // both frames are being read
+	c := d.dial(portal)
+	start := time.Now()
+	c.mustCall("system.info", nil, nil)
+	if took := time.Since(start); took < time.Second || took > 5*time.Second {
+		t.Fatalf("the request went through after %s; want it to wait for the frame timeout (%s)", took, lim.FrameTimeout)
+	}
+}
