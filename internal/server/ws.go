@@ -38,7 +38,9 @@ func newWSFrames(ws *websocket.Conn, lim Limits, b *budget, st *connState) *wsFr
 		}
 		return nil
 	})
-	f.ping = time.AfterFunc(lim.PingInterval, f.tick)
+	// Armed only once f.ping is set, which tick uses.
+	f.ping = time.AfterFunc(time.Hour, f.tick)
+	f.ping.Reset(lim.PingInterval)
 	return f
 }
 
