@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/cardbridge/cardbridge/internal/csr"
+	"github.com/cardbridge/cardbridge/internal/p12"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 )
@@ -37,8 +37,8 @@ func runImportP12(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(data) > csr.MaxPKCS12 {
-		return fmt.Errorf("%s is larger than %d KiB; is it a PKCS#12 bundle?", fs.Arg(0), csr.MaxPKCS12>>10)
+	if len(data) > p12.MaxSize {
+		return fmt.Errorf("%s is larger than %d KiB; is it a PKCS#12 bundle?", fs.Arg(0), p12.MaxSize>>10)
 	}
 	path := *pinentryPath
 	if path == "" {

@@ -79,10 +79,8 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if c.config == "" {
 		c.config = defaultConfigDir()
 	}
-	if c.policy == "" {
-		c.policy = sites.DefaultPolicyPath()
-	}
-	policy, err := sites.LoadPolicy(c.policy)
+	policy, policyPath, err := sites.LoadMachinePolicy(c.policy)
+	c.policy = policyPath
 	if err != nil {
 		return nil, err
 	}

@@ -51,16 +51,23 @@ type Handler interface {
 	Session(origin string, conn net.Conn, r *bufio.Reader)
 }
 
-// Serve accepts connections until ln is closed.
+// Serve accepts connections until ln is closed. Any other accept error
+// (EMFILE when descriptors ran out, ECONNABORTED) is waited out with a
+// growing pause, as net/http does: links and the extension must work
+// again once the load is gone.
 func Serve(ln net.Listener, h Handler) error {
+	var pause time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return err
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
 		go serve(c, h)
 	}
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/csr"
+	"github.com/cardbridge/cardbridge/internal/p12"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/token"
+	"go.uber.org/zap"
 )
 
 func csrRequest(p protocol.CSRRequest) csr.Request {
@@ -66,14 +69,18 @@ func describeSubject(r csr.Request) string {
 	return strings.Join(parts, ", ")
 }
 
-// parseCerts reads the certificate and chain of certificates.install.
+// parseCerts reads the certificate and chain of certificates.install,
+// bounded, and returns the chain ordered from the certificate's issuer up.
 func parseCerts(leaf string, chain []string) (*x509.Certificate, []*x509.Certificate, error) {
+	if len(chain) > maxChain {
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "a chain has at most %d certificates", maxChain)
+	}
 	cert, err := csr.ParseCertificate(leaf)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate: %w", err)
 	}
-	if len(chain) > 8 {
-		return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "a chain has at most 8 certificates")
+	if err := checkCert("the certificate", cert); err != nil {
+		return nil, nil, err
 	}
 	var out []*x509.Certificate
 	for i, s := range chain {
@@ -82,9 +89,19 @@ func parseCerts(leaf string, chain []string) (*x509.Certificate, []*x509.Certifi
 			return nil, nil, fmt.Errorf("chain[%d]: %w", i, err)
 		}
 		if !c.IsCA {
-			return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "chain[%d] (%s) is not a CA certificate", i, c.Subject.CommonName)
+			return nil, nil, protocol.Errorf(protocol.CodeInvalidParams, "chain[%d] (%s) is not a CA certificate", i, labelFrom(c.Subject.CommonName))
+		}
+		if err := checkCert(fmt.Sprintf("chain[%d]", i), c); err != nil {
+			return nil, nil, err
+		}
+		if err := checkCALabel(c); err != nil {
+			return nil, nil, err
 		}
 		out = append(out, c)
+	}
+	out, err = issuerPath(cert, out)
+	if err != nil {
+		return nil, nil, err
 	}
 	return cert, out, nil
 }
@@ -112,12 +129,12 @@ func (s *Service) certificatesInstall(ctx context.Context, c Caller, params json
 	if err != nil {
 		return nil, err
 	}
-	label := cert.Subject.CommonName
+	label := labelFrom(cert.Subject.CommonName)
 	if label == "" {
 		label = k.Label
 	}
 	what := fmt.Sprintf("store the certificate of %q, issued by %q and valid until %s, with your key %q.",
-		cert.Subject.CommonName, cert.Issuer.CommonName, cert.NotAfter.Format("2 January 2006"), k.Label)
+		labelFrom(cert.Subject.CommonName), labelFrom(cert.Issuer.CommonName), cert.NotAfter.Format("2 January 2006"), labelFrom(k.Label))
 	err = s.withPIN(s.managementKey(ctx, c, reader), c, reader.Card.Serial, what, func(sess *token.Session) (err error) {
 		k, err = sess.InstallCertificate(cert, label, chain)
 		return err
@@ -149,10 +166,18 @@ func (s *Service) certificatesList(ctx context.Context, c Caller, params json.Ra
 		return nil, err
 	}
 	out := protocol.CertificatesList{Certificates: []protocol.Certificate{}}
+	room := listRoom
 	for _, sc := range stored {
+		if len(sc.DER) > maxCertSize {
+			continue // junk from elsewhere: listing it could not fit a frame
+		}
 		cert, err := x509.ParseCertificate(sc.DER)
 		if err != nil {
 			continue // not ours to judge; it stays on the card
+		}
+		if room -= certListSize(cert); room < 0 {
+			s.cfg.Log.Warn("certificates.list: the card holds more certificates than one answer carries", zap.Int("listed", len(out.Certificates)), zap.Int("stored", len(stored)))
+			break
 		}
 		pc := protocol.Certificate{
 			DER: sc.DER, Subject: cert.Subject.String(), Issuer: cert.Issuer.String(),
@@ -248,19 +273,24 @@ func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, dat
 	if err != nil {
 		return nil, err
 	}
-	key, cert, chain, err := csr.DecodePKCS12(data, password)
+	// The password dialog may have taken minutes: a page that left in the
+	// meantime gets no decoding.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	bundle, err := p12.Decode(ctx, data, password)
 	if err != nil {
 		return nil, err
 	}
+	key, cert, chain := bundle.Key, bundle.Cert, bundle.Chain
 	if label == "" {
-		label = cert.Subject.CommonName
+		label = labelFrom(cert.Subject.CommonName)
 	}
-	what := fmt.Sprintf("store the key and certificate of %q (issued by %q) from a certificate file on your card.", cert.Subject.CommonName, cert.Issuer.CommonName)
-	var caCerts []*x509.Certificate
-	for _, ca := range chain {
-		if ca.IsCA {
-			caCerts = append(caCerts, ca)
-		}
+	what := fmt.Sprintf("store the key and certificate of %q (issued by %q) from a certificate file on your card.",
+		labelFrom(cert.Subject.CommonName), labelFrom(cert.Issuer.CommonName))
+	caCerts, err := bundleChain(cert, chain)
+	if err != nil {
+		return nil, err
 	}
 	var k token.KeyInfo
 	err = s.withPIN(ctx, c, serial, what, func(sess *token.Session) (err error) {
@@ -272,4 +302,32 @@ func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, dat
 	}
 	return &protocol.PKCS12ImportResult{KeyID: k.IDHex(), Algorithm: k.Algorithm, Subject: cert.Subject.String(),
 		NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), Chain: len(caCerts)}, nil
+}
+
+// bundleChain keeps the CA certificates of a bundle that are on its
+// certificate's issuer path; a bundle's other certificates stay off the
+// card. The bounds of certificates.install apply.
+func bundleChain(cert *x509.Certificate, chain []*x509.Certificate) ([]*x509.Certificate, error) {
+	if err := checkCert("the bundle's certificate", cert); err != nil {
+		return nil, err
+	}
+	var path []*x509.Certificate
+	for cur := cert; len(path) <= maxChain; {
+		i := issuerOf(cur, chain)
+		if i < 0 || slices.Contains(path, chain[i]) {
+			break
+		}
+		cur = chain[i]
+		if err := checkCert("a CA certificate of the bundle", cur); err != nil {
+			return nil, err
+		}
+		if err := checkCALabel(cur); err != nil {
+			return nil, err
+		}
+		path = append(path, cur)
+	}
+	if len(path) > maxChain {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "the bundle's chain has more than %d certificates", maxChain)
+	}
+	return path, nil
 }

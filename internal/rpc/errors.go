@@ -5,6 +5,7 @@ import (
 
 	"github.com/cardbridge/cardbridge/internal/cms"
 	"github.com/cardbridge/cardbridge/internal/csr"
+	"github.com/cardbridge/cardbridge/internal/p12"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/smime"
@@ -32,7 +33,7 @@ func toProtocolError(err error) *protocol.Error {
 		e.Data.CountLow, e.Data.FinalTry = &pinErr.CountLow, &pinErr.FinalTry
 		return e
 	}
-	if errors.Is(err, csr.ErrWrongPassword) {
+	if errors.Is(err, p12.ErrWrongPassword) {
 		return protocol.Errorf(protocol.CodePINIncorrect, "the password of the certificate file is wrong; nothing was written to the card")
 	}
 	for _, m := range []struct {
@@ -52,6 +53,7 @@ func toProtocolError(err error) *protocol.Error {
 		{token.ErrCertificateMismatch, protocol.CodeCertificateMismatch},
 		{token.ErrSlotFull, protocol.CodeSlotOccupied},
 		{csr.ErrInvalid, protocol.CodeInvalidParams},
+		{p12.ErrInvalid, protocol.CodeInvalidParams},
 		{cms.ErrInvalid, protocol.CodeInvalidParams},
 		{smime.ErrInvalid, protocol.CodeInvalidParams},
 	} {

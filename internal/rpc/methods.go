@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -58,10 +59,45 @@ func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage
 		return nil, err
 	}
 	out := protocol.KeysList{Keys: []protocol.Key{}}
+	room := listRoom
 	for _, k := range keys {
-		out.Keys = append(out.Keys, protocol.Key{KeyID: k.IDHex(), Label: k.Label, Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate})
+		pk := protocol.Key{KeyID: k.IDHex(), Label: Truncate(k.Label, 4*maxLabel), Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate}
+		if len(pk.Certificate) > maxCertSize {
+			pk.Certificate = nil // junk from elsewhere; the key is still listed
+		}
+		if len(pk.PublicKey) > maxCertSize || len(pk.KeyID) > 2*255 {
+			continue
+		}
+		if room -= keyListSize(pk); room < 0 {
+			s.cfg.Log.Warn("keys.list: the card holds more keys than one answer carries", zap.Int("listed", len(out.Keys)), zap.Int("stored", len(keys)))
+			break
+		}
+		out.Keys = append(out.Keys, pk)
 	}
 	return out, nil
+}
+
+// listRoom is what the items of one list answer may take, below
+// protocol.MaxFrame by room for the envelope. Items are counted at their
+// largest JSON size (base64 and \u escapes), so an answer always fits:
+// a card with more on it is listed in part, never not at all.
+const listRoom = protocol.MaxFrame - 4096
+
+// jsonSize bounds the JSON size of a string (every byte escaped as \u00XX)
+// or of bytes (base64).
+func jsonSize(s string) int { return 6*len(s) + 2 }
+func b64Size(b []byte) int  { return 4*(len(b)+2)/3 + 2 }
+
+func keyListSize(k protocol.Key) int {
+	return 128 + jsonSize(k.KeyID) + jsonSize(k.Label) + jsonSize(k.Algorithm) + b64Size(k.PublicKey) + b64Size(k.Certificate)
+}
+
+func certListSize(c *x509.Certificate) int {
+	n := 256 + b64Size(c.Raw) + jsonSize(c.Subject.String()) + jsonSize(c.Issuer.String()) + 2*len(c.SerialNumber.Bytes()) + 64
+	for _, e := range csr.Emails(c) {
+		n += jsonSize(e) + 1
+	}
+	return n
 }
 
 // checkLabel refuses labels that would confuse a person reading them in a

@@ -4,15 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/control"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/rpc"
-	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 )
 
@@ -24,41 +24,55 @@ const (
 	// pauses beyond it.
 	maxInFlight  = 64
 	writeTimeout = 10 * time.Second
-	// workerIdle is how long a request goroutine waits for the next
-	// request on its connection before it exits.
-	workerIdle = 10 * time.Second
 )
 
 // frames is a message transport: a WebSocket, or the control socket's
 // lines.
 type frames interface {
-	// next returns the next frame, or a protocol error to answer with
-	// while the connection goes on, or err when it has ended.
-	next() (frame []byte, bad *protocol.Error, err error)
+	// next returns the next frame and the bytes of the budget it holds,
+	// or a protocol error to answer with while the connection goes on,
+	// or err when the connection has ended.
+	next(ctx context.Context) (frame []byte, held int64, bad *protocol.Error, err error)
 	write(b []byte) error
 	close()
 }
 
-// serveFrames runs one connection: this goroutine reads, and requests run
-// in worker goroutines under a context that ends when the connection
-// closes, which also closes any dialog the request opened. The goroutine
-// that has an answer encodes and writes it, one writer at a time: no
-// hand-off to a writer goroutine on the way out.
-func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc.Caller, log *zap.Logger) {
+// connState is what the idle check needs to know of a connection.
+type connState struct {
+	running    atomic.Int32 // requests being handled
+	subscribed atomic.Bool  // subscribed to events: idle is normal
+}
+
+// serveFrames runs one connection: this goroutine reads, and each request
+// runs in a goroutine of its own, at most maxInFlight at once, under a
+// context that ends when the connection closes, which also closes any
+// dialog the request opened. The goroutine that has an answer encodes and
+// writes it, one writer at a time.
+func serveFrames(parent context.Context, fc frames, st *connState, b *budget, svc *rpc.Service, caller rpc.Caller, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	var wmu sync.Mutex
 	send := func(v any) {
-		b, err := encodeAnswer(v)
+		msg, err := encodeAnswer(v)
 		if err != nil {
 			log.Error("encode response", zap.Error(err))
 			return
 		}
+		// Answers count against the budget while they are written, so
+		// that peers who do not read cannot pile them up.
+		actx, done := context.WithTimeout(ctx, writeTimeout)
+		defer done()
+		if err := b.acquire(actx, int64(len(msg))); err != nil {
+			cancel()
+			fc.close()
+			return
+		}
+		defer b.release(int64(len(msg)))
 		wmu.Lock()
 		defer wmu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
-		if err := fc.write(b); err != nil {
+		if err := fc.write(msg); err != nil {
 			// A failed write means a dead connection: wake the reader.
 			cancel()
 			fc.close()
@@ -72,32 +86,9 @@ func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc
 		wg.Wait()
 		fc.close()
 	}()
-	// Requests run in worker goroutines that stay for the connection's
-	// next request, up to maxInFlight at once. A fresh goroutine's stack
-	// grows, and is copied, two or three times on the way through JSON
-	// encoding: a tenth of the daemon's CPU for short requests.
 	sem := make(chan struct{}, maxInFlight)
-	work := make(chan *protocol.Request)
-	worker := func(req *protocol.Request) {
-		defer func() { <-sem; wg.Done() }()
-		idle := time.NewTimer(workerIdle)
-		defer idle.Stop()
-		for {
-			if resp := svc.Handle(ctx, caller, req); resp != nil {
-				send(resp)
-			}
-			idle.Reset(workerIdle)
-			select {
-			case req = <-work:
-			case <-idle.C:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
 	for {
-		frame, bad, err := fc.next()
+		frame, held, bad, err := fc.next(ctx)
 		if err != nil {
 			return
 		}
@@ -107,6 +98,7 @@ func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc
 		}
 		req, perr := protocol.Decode(frame)
 		if perr != nil {
+			b.release(held)
 			var id json.RawMessage
 			if req != nil {
 				id = req.ID
@@ -115,18 +107,24 @@ func serveFrames(parent context.Context, fc frames, svc *rpc.Service, caller rpc
 			continue
 		}
 		select {
-		case work <- req: // an idle worker took it
-			continue
-		default:
-		}
-		select {
-		case work <- req:
 		case sem <- struct{}{}:
-			wg.Add(1)
-			go worker(req)
 		case <-ctx.Done():
+			b.release(held)
 			return
 		}
+		wg.Add(1)
+		st.running.Add(1)
+		go func() {
+			defer func() { st.running.Add(-1); b.release(held); <-sem; wg.Done() }()
+			resp := svc.Handle(ctx, caller, req)
+			if resp == nil {
+				return
+			}
+			if req.Method == protocol.MethodEventsSubscribe && resp.Error == nil {
+				st.subscribed.Store(true)
+			}
+			send(resp)
+		}()
 	}
 }
 
@@ -147,61 +145,28 @@ func idOf(v any) json.RawMessage {
 	return nil
 }
 
-// wsFrames reads and writes WebSocket text messages.
-type wsFrames struct {
-	ws   *websocket.Conn
-	once sync.Once
-}
-
-func newWSFrames(ws *websocket.Conn) *wsFrames {
-	ws.SetReadLimit(hardFrameLimit)
-	return &wsFrames{ws: ws}
-}
-
-func (f *wsFrames) next() ([]byte, *protocol.Error, error) {
-	typ, r, err := f.ws.NextReader()
-	if err != nil {
-		return nil, nil, err
-	}
-	frame, err := io.ReadAll(io.LimitReader(r, protocol.MaxFrame+1))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(frame) > protocol.MaxFrame {
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return nil, nil, err // past the hard limit: the connection closes
-		}
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame), nil
-	}
-	if typ != websocket.TextMessage {
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "binary frames are not supported"), nil
-	}
-	return frame, nil, nil
-}
-
-func (f *wsFrames) write(b []byte) error {
-	f.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return f.ws.WriteMessage(websocket.TextMessage, b)
-}
-
-func (f *wsFrames) close() { f.once.Do(func() { f.ws.NetConn().Close() }) }
-
 // lineFrames reads and writes the control socket's JSON lines.
 type lineFrames struct {
 	c    net.Conn
 	r    *bufio.Reader
+	b    *budget
 	once sync.Once
 }
 
-func (f *lineFrames) next() ([]byte, *protocol.Error, error) {
+func (f *lineFrames) next(ctx context.Context) ([]byte, int64, *protocol.Error, error) {
 	line, err := control.ReadLine(f.r)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if len(line) > protocol.MaxFrame {
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame), nil
+		return nil, 0, protocol.Errorf(protocol.CodeInvalidRequest, "frame exceeds %d bytes", protocol.MaxFrame), nil
 	}
-	return line, nil, nil
+	// A line is read whole before it is counted, so the budget stops the
+	// next one: at most one line per session over the bound.
+	if err := f.b.acquire(ctx, int64(len(line))); err != nil {
+		return nil, 0, nil, err
+	}
+	return line, int64(len(line)), nil, nil
 }
 
 func (f *lineFrames) write(b []byte) error {
@@ -211,8 +176,14 @@ func (f *lineFrames) write(b []byte) error {
 
 func (f *lineFrames) close() { f.once.Do(func() { f.c.Close() }) }
 
+// streamBudget is the byte budget of control-socket sessions, which have
+// no Server of their own.
+var streamBudget = newBudget(DefaultLimits.MaxBytesInFlight)
+
 // ServeStream serves a control-socket session for origin, which the
 // native messaging host vouches for on behalf of the browser.
 func ServeStream(ctx context.Context, c net.Conn, r *bufio.Reader, svc *rpc.Service, origin string, log *zap.Logger) {
-	serveFrames(ctx, &lineFrames{c: c, r: r}, svc, rpc.Caller{Origin: origin, Via: "extension"}, log)
+	serveFrames(ctx, &lineFrames{c: c, r: r, b: streamBudget}, &connState{}, streamBudget, svc, rpc.Caller{Origin: origin, Via: "extension"}, log)
 }
+
+var errTooLarge = errors.New("frame too large")

@@ -46,6 +46,7 @@ type daemonOpts struct {
 	quiet         bool     // no log: benchmarks
 	origins       []string // allowed besides portal
 	observe       bool     // keep the info log lines in testDaemon.logs
+	limits        *Limits  // instead of DefaultLimits
 }
 
 // startDaemon runs the real daemon stack in-process on a fresh SoftHSM2
@@ -88,7 +89,11 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 		t.Fatal(err)
 	}
 	d.port = ln.Addr().(*net.TCPAddr).Port
-	srv := New(svc, ln, log)
+	lim := DefaultLimits
+	if o.limits != nil {
+		lim = *o.limits
+	}
+	srv := newServer(svc, ln, log, lim)
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

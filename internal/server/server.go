@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,25 +68,39 @@ func Listen(addr string) (net.Listener, error) {
 
 // Server serves the API on one listener.
 type Server struct {
-	svc  *rpc.Service
-	log  *zap.Logger
-	port int
-	http *http.Server
-	up   websocket.Upgrader
+	svc    *rpc.Service
+	log    *zap.Logger
+	port   int
+	http   *http.Server
+	up     websocket.Upgrader
+	lim    Limits
+	budget *budget
+	conns  connCount
 }
 
-// New returns a server for the API on ln.
+// New returns a server for the API on ln, with DefaultLimits.
 func New(svc *rpc.Service, ln net.Listener, log *zap.Logger) *Server {
-	s := &Server{svc: svc, log: log, port: ln.Addr().(*net.TCPAddr).Port}
+	return newServer(svc, ln, log, DefaultLimits)
+}
+
+func newServer(svc *rpc.Service, ln net.Listener, log *zap.Logger, lim Limits) *Server {
+	s := &Server{svc: svc, log: log, port: ln.Addr().(*net.TCPAddr).Port, lim: lim, budget: newBudget(lim.MaxBytesInFlight)}
 	s.up = websocket.Upgrader{
-		ReadBufferSize:  16 << 10,
+		// Reading reuses the HTTP server's 4 KiB buffer, and writing
+		// borrows a buffer only while it writes: an idle page costs
+		// little.
+		ReadBufferSize:  0,
 		WriteBufferSize: 16 << 10,
-		// Origin was checked before the upgrade, in ServeHTTP.
+		WriteBufferPool: &sync.Pool{},
+		// Origin was checked before the upgrade, in serveWS.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1", s.serveWS)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// net/http's accept loop waits and retries on temporary errors such
+	// as EMFILE, and half-sent requests are cut by ReadHeaderTimeout.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second,
+		ErrorLog: zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
 	return s
 }
 
@@ -107,16 +122,42 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "host not allowed", http.StatusForbidden)
 		return
 	}
+	if err := peerOf(r); err != nil {
+		s.log.Warn("refused connection: not from this user, or the owner of its socket is unknown", zap.Error(err))
+		http.Error(w, "connections from other users are not allowed", http.StatusForbidden)
+		return
+	}
 	origin, err := sites.Canonical(r.Header.Get("Origin"))
 	if err != nil {
 		s.log.Warn("refused connection: bad origin", zap.String("origin", rpc.Truncate(r.Header.Get("Origin"), 256)))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	if perr := s.conns.take(origin, s.lim); perr != nil {
+		s.log.Warn("refused connection: too many", zap.String("origin", origin))
+		http.Error(w, perr.Data.Reason, http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
+		s.conns.drop(origin)
 		return // the upgrader has answered
 	}
 	s.log.Debug("connected", zap.String("origin", origin))
-	serveFrames(r.Context(), newWSFrames(ws), s.svc, rpc.Caller{Origin: origin, Via: "websocket"}, s.log)
+	st := &connState{}
+	serveFrames(r.Context(), newWSFrames(ws, s.lim, s.budget, st), st, s.budget, s.svc, rpc.Caller{Origin: origin, Via: "websocket"}, s.log)
+	s.conns.drop(origin)
+}
+
+// peerOf checks that the client of r runs as this user.
+func peerOf(r *http.Request) error {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return errors.New("no local address")
+	}
+	remote, err := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+	if err != nil {
+		return err
+	}
+	return checkPeer(local, remote)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,14 +40,49 @@ func DefaultPolicyPath() string {
 	return "/etc/cardbridge/policy.json"
 }
 
-// LoadPolicy reads the policy at path. A missing file is an empty policy;
-// a broken one is an error, since silently ignoring an administrator's
-// restrictions would be worse than not starting.
-func LoadPolicy(path string) (*Policy, error) {
-	b, err := os.ReadFile(path)
+// LoadPolicy reads the policy at path, which must belong to root or to
+// this user and be writable by nobody else. A missing file is an empty
+// policy; a broken or untrusted one is an error, since silently ignoring
+// an administrator's restrictions would be worse than not starting.
+func LoadPolicy(path string) (*Policy, error) { return loadPolicy(path, false) }
+
+// LoadMachinePolicy reads the machine policy, which is used only when
+// root owns it and nobody else can write it or its directory (another
+// account could otherwise approve sites for every user). A policy file
+// named with --policy (override) replaces it, unless the machine policy
+// is locked: a user cannot unlock what the administrator locked. It
+// returns the policy and the file it came from.
+func LoadMachinePolicy(override string) (*Policy, string, error) {
+	return loadMachinePolicy(DefaultPolicyPath(), override)
+}
+
+func loadMachinePolicy(machine, override string) (*Policy, string, error) {
+	p, err := loadPolicy(machine, true)
+	if err != nil || override == "" || override == machine {
+		return p, machine, err
+	}
+	if p.Locked {
+		return nil, machine, fmt.Errorf("the machine policy %s is locked; --policy cannot replace it", machine)
+	}
+	p, err = LoadPolicy(override)
+	return p, override, err
+}
+
+func loadPolicy(path string, rootOnly bool) (*Policy, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Policy{}, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read policy %s: %w", path, err)
+	}
+	defer f.Close()
+	// The open file is checked, not the name, so that it cannot be
+	// swapped between the check and the read.
+	if err := checkPolicyOwner(f, path, rootOnly); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read policy %s: %w", path, err)
 	}
