@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 pkgs=(softhsm2 opensc pcscd pinentry-curses openssl ca-certificates)
 # On a desktop, PIN dialogs are windows; elsewhere they draw in the terminal.
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$what" = demo ]; then
-  pkgs+=(pinentry-gnome3)
+  # pinentry-gtk-2 (pinentry-qt on KDE/LXQt) shows cardbridge's dialogs as written; see internal/pin/choose.go.
+  case "${XDG_CURRENT_DESKTOP:-}" in *KDE*|*LXQt*) pkgs+=(pinentry-qt) ;; *) pkgs+=(pinentry-gtk2) ;; esac
 fi
 if [ "$what" = test ]; then
   pkgs+=(chromium firefox-esr xvfb xdotool dbus-x11 dbus-daemon xdg-utils desktop-file-utils procps tmux

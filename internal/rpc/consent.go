@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
@@ -29,15 +28,7 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		return err
 	}
 	defer release()
-	err = s.cfg.Prompter.Confirm(ctx, pin.Prompt{
-		Title: "Allow this site to use your smart card?",
-		Description: fmt.Sprintf("%s wants to use cardbridge.\n\n"+
-			"If you allow it, the site can see your card readers, card numbers and public keys, "+
-			"and ask to create keys and sign. You will still be asked for your PIN each time.\n\n"+
-			"Allow only sites you trust.", c.Origin),
-		OK:     "Allow",
-		Cancel: "Deny",
-	})
+	err = s.cfg.Prompter.Confirm(ctx, consentPrompt(c.Origin))
 	switch {
 	case err == nil:
 		if err := s.cfg.Sites.Allow(c.Origin); err != nil {

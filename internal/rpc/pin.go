@@ -47,7 +47,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	card := fmt.Sprintf("card %s (%s) in %s", protocol.GroupSerial(r.Card.Serial), r.Card.Label, r.Name)
 	st := r.Card.PIN
 	oldPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("%s wants to change the PIN of %s.\n\nEnter the current PIN.", c.Origin, card),
 		Label:       "Current PIN:", Warning: retryWarning(st),
 	})
@@ -61,7 +61,7 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 		return err
 	}
 	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, st.MinLength, st.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
 	})
@@ -85,7 +85,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		state = "The PIN is locked."
 	}
 	puk, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("%s wants to unblock the PIN of %s.\n%s\n\nEnter the PUK (the card's security officer PIN). Wrong PUKs lock the card for good.", c.Origin, card, state),
 		Label:       "PUK:",
 	})
@@ -93,7 +93,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		return err
 	}
 	newPIN, err := s.cfg.Prompter.GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, r.Card.PIN.MinLength, r.Card.PIN.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
 	})
