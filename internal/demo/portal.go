@@ -33,6 +33,9 @@ type Portal struct {
 	CA *democa.CA
 	// APIPorts are the ports the page tries for cardbridge's WebSocket.
 	APIPorts []int
+	// Card is the serial of the card the pages start with when several
+	// are present: the demo's own.
+	Card string
 	// Verified is called with the subject of each test signature the
 	// portal's server verified; tests use it.
 	Verified func(subject string)
@@ -48,7 +51,7 @@ func (p *Portal) Handler() http.Handler {
 		w.Write(sdk.JS)
 	})
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"ports": p.APIPorts})
+		writeJSON(w, map[string]any{"ports": p.APIPorts, "card": p.Card})
 	})
 	mux.HandleFunc("GET /ca/root.pem", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
