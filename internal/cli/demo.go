@@ -70,7 +70,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo portal: %w", err)
 	}
 	portalOrigin := "http://" + portalLn.Addr().String()
-	c.origins = append(c.origins, portalOrigin)
+	// The portal is not allowed in advance: the first visit shows the
+	// consent dialog ("Allow … to use your cards?"), as a real portal's does.
 	d, err := startDaemon(&c, log, extra...)
 	if err != nil {
 		portalLn.Close()
