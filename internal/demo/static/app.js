@@ -132,8 +132,13 @@ function refreshObjects() {
   return showObjects(state, { use: useKey, deleted: () => resume() }).catch((err) => failed(err, $('objects-error'), refreshObjects));
 }
 
-/** Brings the wizard to where the activation in the address bar stands. */
+/** Brings the wizard to where the activation in the address bar stands, and lists the card again. */
 async function resume() {
+  await findActivation();
+  refreshObjects();
+}
+
+async function findActivation() {
   const id = new URLSearchParams(location.search).get('activation');
   if (!id) { state.activation = null; state.key = null; setStep(1); return; }
   if (!state.activation || state.activation.id !== id) {
@@ -164,6 +169,7 @@ async function resume() {
   }
   for (const id of ['gen-result', 'install-result']) { $(id).textContent = ''; $(id).className = 'result'; }
   if (!state.key) { setStep(2); return; }
+  if ([...$('algorithm').options].some((o) => o.value === state.key.algorithm)) $('algorithm').value = state.key.algorithm;
   $('gen-result').className = 'result ok';
   $('gen-result').textContent = `✓ ${state.key.algorithm} key pair "${a.keyLabel}" is on card ${groupSerial(state.card)}.`;
   if (state.key.certificate) {
@@ -213,7 +219,6 @@ $('generate').onclick = () => run(2, $('generate'), async () => {
   state.key = { keyId: res.keyId, label: state.activation.keyLabel, algorithm: res.algorithm, certificate: null };
   await submit(res.csr);
   await resume();
-  refreshObjects();
 });
 
 // A key of this activation without a request (the page was closed in
