@@ -59,7 +59,6 @@ type trayCore struct {
 	d       *daemon
 	mu      sync.Mutex
 	state   tray.State
-	busy    int // busy calls minus idle calls; see activity
 	updates chan tray.State
 }
 
@@ -81,19 +80,11 @@ func (t *trayCore) set(f func(*tray.State)) {
 	t.updates <- s
 }
 
-// activity hears the service's busy and idle calls. Every busy is matched
-// by one idle, so counting them gives the right answer even if a caller
-// ever delivers them out of order: an idle that overtakes its busy cannot
-// leave the icon busy for good.
+// activity hears the service say whether a dialog or card operation is
+// under way. The service calls it in order (see rpc.Config.OnActivity);
+// set keeps that order up to the tray.
 func (t *trayCore) activity(busy bool) {
-	t.set(func(s *tray.State) {
-		if busy {
-			t.busy++
-		} else {
-			t.busy--
-		}
-		s.Busy = t.busy > 0
-	})
+	t.set(func(s *tray.State) { s.Busy = busy })
 }
 
 func (t *trayCore) Version() string                { return version() }
