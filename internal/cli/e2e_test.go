@@ -186,7 +186,7 @@ func TestCallbackLink(t *testing.T) {
 	}
 	// The dialogs named the callback's origin, since a link has no other.
 	log, _ := os.ReadFile(e.pinLog)
-	if !strings.Contains(string(log), "CONFIRM "+srv.URL) || !strings.Contains(string(log), "GETPIN "+srv.URL) {
+	if !strings.Contains(string(log), "CONFIRM Allow "+srv.URL+" to use your cards?") || !strings.Contains(string(log), "GETPIN "+srv.URL) {
 		t.Fatalf("dialogs:\n%s", log)
 	}
 	// A plain-http callback is refused before anything runs.
