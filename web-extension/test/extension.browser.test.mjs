@@ -78,7 +78,7 @@ test('a site the user does not allow is refused on both roads, and cannot spoof 
     const prompts = readFileSync(demo.pinLog, 'utf8').trim().split('\n');
     assert.ok(prompts.length >= 3);
     for (const p of prompts) {
-      assert.ok(p.startsWith('CONFIRM ' + other.origin), p);
+      assert.ok(p.startsWith('CONFIRM Allow ' + other.origin + ' to use your cards?'), p);
     }
 
     // Without the host's manifest, the page hears what Chromium said.
