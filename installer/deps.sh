@@ -21,6 +21,8 @@ if [ "$what" = test ]; then
     swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libnss3 libnss3-tools
     # dialogs and verifiers nobody here wrote
     pinentry-gtk2 gpgsm python3-asn1crypto
+    # screenshots of the real dialogs (ImageMagick's import)
+    imagemagick
     # Windows: the cross build, the MSI and Wine to run both
     gcc-mingw-w64-x86-64 wixl msitools wine wine64)
 fi
