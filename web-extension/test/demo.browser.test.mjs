@@ -219,6 +219,15 @@ test('with two cards the portal and webmail offer a choice, and use the chosen o
     const demoPrivs = listObjects(demo, 'privkey');
     assert.equal(count(demoPrivs, /Private Key Object/g), 0, 'the demo card was not touched:\n' + demoPrivs);
 
+    // The card panel deletes a key (after a confirmation and the PIN), and
+    // the wizard goes back to making one.
+    t.queue('yes', 'pin 2468');
+    await page.click('#objects li:has-text("this activation") button:has-text("Delete")');
+    await page.waitForSelector('#objects li:has-text("No keys or certificates yet")');
+    await page.waitForSelector('#step2[data-state="active"]');
+    assert.match(readFileSync(demo.pinLog, 'utf8'), /CONFIRM .*wants to DELETE the key "Demo CA S\/MIME [0-9a-f]{8}"/);
+    await t.shot('key-deleted');
+
     await page.goto(demo.portal + '/webmail.html');
     await page.waitForSelector('#card-choice:not([hidden]) input[name="card"] >> nth=1');
     await t.shot('webmail-two-cards');
