@@ -60,6 +60,15 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	os.Setenv("SOFTHSM2_CONF", conf)
+	// tpm2-pkcs11, registered with p11-kit on many systems, writes a dozen
+	// lines to stderr at start when there is no TPM, burying the banner;
+	// cardbridge's own log says in one line that the module was skipped.
+	// Users who set these themselves keep their choice.
+	for k, v := range map[string]string{"TSS2_LOG": "all+NONE", "TPM2_PKCS11_LOG_LEVEL": "0"} {
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
 	var extra []string
 	if m, err := softhsm.Module(); err == nil {
 		extra = append(extra, m)
