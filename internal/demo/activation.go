@@ -26,6 +26,9 @@ type activation struct {
 	Name        string   `json:"name"`
 	Email       string   `json:"email"`
 	KeyLabel    string   `json:"keyLabel"`
+	// KeyID is the CKA_ID (hex, as keys.list gives it) of the key the
+	// request was made with: the new key, or one the user chose to reuse.
+	KeyID       string   `json:"keyId,omitempty"`
 	CSR         string   `json:"csr,omitempty"`
 	Certificate string   `json:"certificate,omitempty"`
 	Chain       []string `json:"chain,omitempty"`
@@ -88,10 +91,15 @@ func (p *Portal) activationRoutes(mux *http.ServeMux) {
 	// and issues the certificate at once.
 	mux.HandleFunc("POST /api/activations/{id}/request", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			CSR string `json:"csr"`
+			CSR   string `json:"csr"`
+			KeyID string `json:"keyId"`
 		}
 		if err := decode(r, &req); err != nil {
 			fail(w, http.StatusBadRequest, "bad request: %v", err)
+			return
+		}
+		if len(req.KeyID) > 128 || strings.Trim(req.KeyID, "0123456789abcdef") != "" {
+			fail(w, http.StatusBadRequest, "bad request: keyId is not hex")
 			return
 		}
 		as.mu.Lock()
@@ -111,7 +119,7 @@ func (p *Portal) activationRoutes(mux *http.ServeMux) {
 			return
 		}
 		as.mu.Lock()
-		a.CSR = req.CSR
+		a.CSR, a.KeyID = req.CSR, req.KeyID
 		a.Certificate = democa.PEM(cert)
 		a.Chain = []string{democa.PEM(p.CA.Intermediate), democa.PEM(p.CA.Root)}
 		a.Subject = cert.Subject.String()

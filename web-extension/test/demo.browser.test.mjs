@@ -184,6 +184,21 @@ test('every error shows next to its step, in view, and the page recovers', { tim
     await page.waitForSelector('#sign-result.ok');
     const privs = listObjects(demo, 'privkey');
     assert.equal(count(privs, /Private Key Object/g), 1, 'failed tries made no extra key:\n' + privs);
+
+    // A new activation reuses the key already on the card (a renewal):
+    // one PIN for the request, and a reload still knows which key it is.
+    await page.click('#restart');
+    await page.waitForSelector('#step1[data-state="active"]');
+    await details(page, 'Bob Example', 'bob@example.org');
+    await page.click('#objects button:has-text("Use for this activation")');
+    await page.waitForSelector('#step3[data-state="active"]');
+    await page.reload();
+    await page.waitForSelector('#step3[data-state="active"]');
+    assert.match(await page.textContent('#gen-result'), /key pair "Demo CA S\/MIME [0-9a-f]{8}" is on card/);
+    await page.click('#install');
+    await page.waitForSelector('#step4[data-state="active"]');
+    await t.shot('key-reused');
+    assert.equal(count(listObjects(demo, 'privkey'), /Private Key Object/g), 1, 'the key was reused, not made again');
     assert.deepEqual(t.pageErrors, []);
   } finally {
     await t.close();

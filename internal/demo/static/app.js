@@ -4,7 +4,7 @@
 // key on the card that belongs to it is found by asking cardbridge
 // (keys.list) for the label the page gave it.
 import { connect, ErrorCodes } from './sdk/cardbridge.js';
-import { $, showError, clearError, groupSerial, pem, chooseCard, pinWords } from './common.js';
+import { $, showError, clearError, groupSerial, chooseCard, pinWords } from './common.js';
 import { showObjects } from './objects.js';
 
 const state = { client: null, cfg: null, readers: [], card: null, activation: null, key: null };
@@ -160,7 +160,8 @@ async function findActivation() {
   state.key = null;
   for (const r of state.readers.filter((x) => x.card)) {
     const { keys } = await state.client.listKeys(r.card.serial);
-    const k = keys.find((x) => x.label === a.keyLabel);
+    // The key the request was made with, else the one made for this activation.
+    const k = keys.find((x) => a.keyId && x.keyId === a.keyId) || keys.find((x) => x.label === a.keyLabel);
     if (k) {
       state.key = k;
       if (state.card !== r.card.serial) { state.card = r.card.serial; renderCards(); }
@@ -171,8 +172,8 @@ async function findActivation() {
   if (!state.key) { setStep(2); return; }
   if ([...$('algorithm').options].some((o) => o.value === state.key.algorithm)) $('algorithm').value = state.key.algorithm;
   $('gen-result').className = 'result ok';
-  $('gen-result').textContent = `✓ ${state.key.algorithm} key pair "${a.keyLabel}" is on card ${groupSerial(state.card)}.`;
-  if (state.key.certificate) {
+  $('gen-result').textContent = `✓ ${state.key.algorithm} key pair "${state.key.label}" is on card ${groupSerial(state.card)}.`;
+  if (a.certificate && await installed(a.certificate)) {
     $('install-result').className = 'result ok';
     $('install-result').textContent = '✓ Your certificate is on your card.';
     setStep(4);
@@ -181,15 +182,22 @@ async function findActivation() {
     setStep(3);
   } else {
     $('gen-result').className = 'result';
-    $('gen-result').textContent = `The key pair "${a.keyLabel}" is on card ${groupSerial(state.card)}, but the CA has no request for it yet.`;
+    $('gen-result').textContent = `The key pair "${state.key.label}" is on card ${groupSerial(state.card)}, but the CA has no request for it yet.`;
     setStep(2);
   }
 }
 
+/** Asks cardbridge whether the activation's certificate (PEM) is on the card. */
+async function installed(certPEM) {
+  const der = certPEM.replace(/-----[^-]+-----|\s/g, '');
+  const { certificates } = await state.client.listCertificates(state.card);
+  return certificates.some((c) => c.der === der);
+}
+
 /** Sends the request to the CA, which issues the certificate at once. */
-async function submit(csr) {
+async function submit(csr, keyId) {
   const r = await fetch(`api/activations/${state.activation.id}/request`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ csr }),
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ csr, keyId }),
   });
   const body = await r.json();
   if (!r.ok) throw new Error(body.error);
@@ -217,7 +225,7 @@ $('generate').onclick = () => run(2, $('generate'), async () => {
   if (!state.card) throw new Error('Insert your card into the reader, then try again.');
   const res = await state.client.generateKey({ card: state.card, algorithm: $('algorithm').value, label: state.activation.keyLabel, csr: subject() });
   state.key = { keyId: res.keyId, label: state.activation.keyLabel, algorithm: res.algorithm, certificate: null };
-  await submit(res.csr);
+  await submit(res.csr, res.keyId);
   await resume();
 });
 
@@ -225,7 +233,7 @@ $('generate').onclick = () => run(2, $('generate'), async () => {
 // between), or a key the user chose to reuse: one PIN for the request.
 $('rerequest').onclick = () => run(2, $('rerequest'), async () => {
   const res = await state.client.createCSR({ card: state.card, keyId: state.key.keyId, ...subject() });
-  await submit(res.csr);
+  await submit(res.csr, state.key.keyId);
   await resume();
 });
 
@@ -246,7 +254,6 @@ $('install').onclick = () => run(3, $('install'), async () => {
   const res = await state.client.installCertificate({ card: state.card, certificate: a.certificate, chain: a.chain });
   $('install-result').className = 'result ok';
   $('install-result').textContent = `✓ Certificate and CA chain stored on your card next to key ${res.keyId.slice(0, 16)}….`;
-  state.key.certificate = true;
   setStep(4);
   refreshObjects();
 });
@@ -254,7 +261,7 @@ $('install').onclick = () => run(3, $('install'), async () => {
 $('sign').onclick = () => run(4, $('sign'), async () => {
   const message = $('message').value;
   const algorithm = state.key.algorithm.startsWith('RSA') ? 'RSA-PKCS1-SHA256' : 'ECDSA-SHA256';
-  const certificate = state.activation.certificate || pem(state.key.certificate);
+  const certificate = state.activation.certificate;
   const { signature } = await state.client.sign({ card: state.card, keyId: state.key.keyId, algorithm, data: message });
   const r = await fetch('api/verify', {
     method: 'POST', headers: { 'Content-Type': 'application/json' },

@@ -19,7 +19,7 @@ export async function showObjects(state, actions) {
     const li = document.createElement('li');
     li.dataset.keyId = k.keyId;
     const cert = certificates.find((c) => c.keyId === k.keyId && !c.isCA);
-    const mine = state.activation && k.label === state.activation.keyLabel;
+    const mine = !!state.key && state.key.keyId === k.keyId;
     const title = document.createElement('div');
     title.innerHTML = '<strong></strong> <span class="muted"></span>';
     title.querySelector('strong').textContent = k.label || 'Key without a name';
@@ -30,7 +30,9 @@ export async function showObjects(state, actions) {
       ? `Certificate: ${cert.subject}, valid until ${new Date(cert.notAfter).toLocaleDateString()}`
       : 'No certificate yet';
     li.append(title, detail);
-    if (!mine && !cert && state.activation && !state.key) {
+    // Any other key can serve the activation (with a certificate, that
+    // is a renewal), until the activation has a key of its own.
+    if (!mine && state.activation && !state.key) {
       li.append(button('Use for this activation', () => actions.use(k)));
     }
     li.append(button('Delete', async (b) => {
