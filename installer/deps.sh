@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 pkgs=(softhsm2 opensc pcscd pinentry-curses openssl ca-certificates)
 # On a desktop, PIN dialogs are windows; elsewhere they draw in the terminal.
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$what" = demo ]; then
-  pkgs+=(pinentry-gnome3)
+  # pinentry-gtk-2 (pinentry-qt on KDE/LXQt) shows cardbridge's dialogs as written; see internal/pin/choose.go.
+  case "${XDG_CURRENT_DESKTOP:-}" in *KDE*|*LXQt*) pkgs+=(pinentry-qt) ;; *) pkgs+=(pinentry-gtk2) ;; esac
 fi
 if [ "$what" = test ]; then
   pkgs+=(chromium firefox-esr xvfb xdotool dbus-x11 dbus-daemon xdg-utils desktop-file-utils procps tmux
@@ -20,6 +21,8 @@ if [ "$what" = test ]; then
     swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libnss3 libnss3-tools
     # dialogs and verifiers nobody here wrote
     pinentry-gtk2 gpgsm python3-asn1crypto
+    # screenshots of the real dialogs (ImageMagick's import)
+    imagemagick
     # Windows: the cross build, the MSI and Wine to run both
     gcc-mingw-w64-x86-64 wixl msitools wine wine64)
 fi

@@ -60,6 +60,15 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	os.Setenv("SOFTHSM2_CONF", conf)
+	// tpm2-pkcs11, registered with p11-kit on many systems, writes a dozen
+	// lines to stderr at start when there is no TPM, burying the banner;
+	// cardbridge's own log says in one line that the module was skipped.
+	// Users who set these themselves keep their choice.
+	for k, v := range map[string]string{"TSS2_LOG": "all+NONE", "TPM2_PKCS11_LOG_LEVEL": "0"} {
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
 	var extra []string
 	if m, err := softhsm.Module(); err == nil {
 		extra = append(extra, m)
@@ -70,7 +79,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo portal: %w", err)
 	}
 	portalOrigin := "http://" + portalLn.Addr().String()
-	c.origins = append(c.origins, portalOrigin)
+	// The portal is not allowed in advance: the first visit shows the
+	// consent dialog ("Allow … to use your cards?"), as a real portal's does.
 	d, err := startDaemon(&c, log, extra...)
 	if err != nil {
 		portalLn.Close()
@@ -88,7 +98,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	port := d.ln.Addr().(*net.TCPAddr).Port
-	p := &demo.Portal{CA: ca, APIPorts: []int{port}}
+	p := &demo.Portal{CA: ca, APIPorts: []int{port}, Card: card}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(portalLn)
 	defer srv.Close()
@@ -96,30 +106,31 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\n  cardbridge demo is running.\n\n")
 	fmt.Fprintf(stdout, "  Demo portal:  %s\n", portalOrigin)
 	fmt.Fprintf(stdout, "  cardbridge:   ws://%s/v1\n", d.Addr())
-	if pin != "" {
-		fmt.Fprintf(stdout, "  Demo card:    %s (SoftHSM2, no real card was found)\n  Card PIN:     %s\n", card, pin)
-	} else {
-		fmt.Fprintf(stdout, "  Card:         %s\n", card)
+	fmt.Fprintf(stdout, "  Demo card:    %s (SoftHSM2, label %q)\n", card, demoCardLabel)
+	fmt.Fprintf(stdout, "  Card PIN:     %s\n", pin)
+	fmt.Fprintf(stdout, "                (the PIN the demo set; if you have changed it, yours)\n")
+	if others := otherCards(d, card); len(others) > 0 {
+		fmt.Fprintf(stdout, "  Other cards:  %s (the pages let you choose; they start with the demo card)\n", strings.Join(others, ", "))
 	}
 	fmt.Fprintf(stdout, "\n  Open the portal in a browser and follow the steps. Press Ctrl-C to stop.\n\n")
 	return d.wait()
 }
 
-// demoCard picks the card the demo uses: a real one if present, else the
-// SoftHSM2 demo card, created on first run with a random PIN.
+// demoCard finds the demo's own SoftHSM2 card, or makes it on first run
+// with a random PIN. It never takes another card: a real card's PIN is
+// not the demo's to print, and the portal would use one card while the
+// banner named another.
 func demoCard(d *daemon, dir string, softhsmModule []string) (serial, pin string, err error) {
+	if len(softhsmModule) == 0 {
+		return "", "", errors.New("the demo card needs SoftHSM2 (apt-get install softhsm2)")
+	}
 	var demoSerial string
 	for _, r := range d.tokens.Readers() {
-		if r.Card == nil {
-			continue
+		// SOFTHSM2_CONF points at the demo's own token directory, so a
+		// SoftHSM2 card with the demo's label is the demo's.
+		if r.Card != nil && r.Card.Label == demoCardLabel && filepath.Base(r.Module) == filepath.Base(softhsmModule[0]) {
+			demoSerial = r.Card.Serial
 		}
-		if r.Card.Label != demoCardLabel {
-			return r.Card.Serial, "", nil
-		}
-		demoSerial = r.Card.Serial
-	}
-	if len(softhsmModule) == 0 {
-		return "", "", errors.New("no card is present and SoftHSM2 is missing for a demo card (apt-get install softhsm2)")
 	}
 	pinFile := filepath.Join(dir, "demo-card-pin.txt")
 	if demoSerial != "" {
@@ -143,6 +154,17 @@ func demoCard(d *daemon, dir string, softhsmModule []string) (serial, pin string
 	}
 	d.log.Info("created the demo card", zap.String("token_serial", tok.Serial))
 	return tok.Serial, pin, nil
+}
+
+// otherCards lists the card numbers of every card but the demo's.
+func otherCards(d *daemon, demoSerial string) []string {
+	var out []string
+	for _, r := range d.tokens.Readers() {
+		if r.Card != nil && r.Card.Serial != demoSerial {
+			out = append(out, r.Card.Serial)
+		}
+	}
+	return out
 }
 
 func randomDigits(n int) string {

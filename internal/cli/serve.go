@@ -43,7 +43,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", server.DefaultAddr, "loopback `ADDR` to listen on; for the default, the next 4 ports are tried when it is taken")
 	fs.Var(&c.modules, "module", "PKCS#11 module `PATH` to load (repeatable); default: the modules registered with p11-kit and well-known OpenSC and vendor paths")
 	fs.Var(&c.origins, "allow-origin", "`ORIGIN` approved in advance, e.g. https://portal.example (repeatable)")
-	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: $CARDBRIDGE_PINENTRY, else pinentry-gnome3, pinentry-gtk-2, pinentry-qt or pinentry from PATH")
+	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: $CARDBRIDGE_PINENTRY, else the one on PATH that fits the desktop (pinentry-gtk-2, pinentry-qt on KDE/LXQt, …)")
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
 	fs.StringVar(&c.policy, "policy", "", "machine policy `FILE`; default: "+sites.DefaultPolicyPath())
 	fs.BoolVar(&c.debug, "debug", false, "log debug messages")

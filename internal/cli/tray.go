@@ -3,15 +3,19 @@ package cli
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/desktop"
+	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 	"github.com/cardbridge/cardbridge/internal/token"
@@ -29,8 +33,8 @@ func runTray(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(c.debug)
-	tc := &trayCore{updates: make(chan tray.State, 4)}
-	c.onActivity = func(busy bool) { tc.set(func(s *tray.State) { s.Busy = busy }) }
+	tc := &trayCore{updates: make(chan tray.State, 1)}
+	c.onActivity = tc.activity
 	d, err := startDaemon(&c, log)
 	if err != nil {
 		return err
@@ -58,16 +62,29 @@ type trayCore struct {
 	updates chan tray.State
 }
 
+// set changes the state and hands the tray the result. The channel holds
+// one state; a newer one replaces a state the tray has not read yet, under
+// the lock, so the tray always ends on the latest state and never on an
+// older one that lost a race.
 func (t *trayCore) set(f func(*tray.State)) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	f(&t.state)
 	s := t.state
-	t.mu.Unlock()
+	s.Readers = slices.Clone(s.Readers)
+	s.Expiring = slices.Clone(s.Expiring)
 	select {
-	case t.updates <- s:
+	case <-t.updates:
 	default:
-		// The tray is behind; it gets the next state.
 	}
+	t.updates <- s
+}
+
+// activity hears the service say whether a dialog or card operation is
+// under way. The service calls it in order (see rpc.Config.OnActivity);
+// set keeps that order up to the tray.
+func (t *trayCore) activity(busy bool) {
+	t.set(func(s *tray.State) { s.Busy = busy })
 }
 
 func (t *trayCore) Version() string                { return version() }
@@ -84,11 +101,46 @@ func (t *trayCore) SetAutostart(on bool) error {
 	return err
 }
 
+// ChangePIN runs the service's Change PIN dialogs and tells the user how
+// it ended: the dialogs close either way, and silence reads as failure.
 func (t *trayCore) ChangePIN(serial string) {
 	err := t.d.svc.ChangePIN(context.Background(), rpc.Caller{Origin: "cardbridge (tray)", Via: "tray"}, serial)
 	if err != nil {
-		t.d.log.Warn("change PIN from the tray", zap.Error(err))
+		t.d.log.Warn("change PIN from the tray", zap.String("token_serial", serial), zap.Error(err))
 	}
+	summary, body, ok := pinOutcome(serial, err)
+	if !ok {
+		return
+	}
+	if err := tray.Notify(summary, body); err != nil {
+		t.d.log.Warn("could not show a notification", zap.Error(err))
+	}
+}
+
+// pinOutcome words the end of a Change PIN for a notification; ok is
+// false when the user cancelled and needs no word.
+func pinOutcome(serial string, err error) (summary, body string, ok bool) {
+	card := "card " + protocol.GroupSerial(serial)
+	var wrong *token.PINIncorrectError
+	switch {
+	case err == nil:
+		return "PIN changed", "The PIN of " + card + " was changed. Use the new PIN from now on.", true
+	case errors.Is(err, pin.ErrCancelled), errors.Is(err, token.ErrCancelled):
+		return "", "", false
+	case errors.As(err, &wrong) && wrong.BadLength:
+		return "PIN not changed", fmt.Sprintf("The PIN of %s must be %d to %d characters long. Nothing was changed.", card, wrong.Min, wrong.Max), true
+	case errors.As(err, &wrong):
+		body := "The current PIN was wrong, so the PIN of " + card + " was not changed."
+		if wrong.FinalTry {
+			body += " Careful: one more wrong PIN locks the card."
+		}
+		return "PIN not changed", body, true
+	case errors.Is(err, token.ErrPINLocked):
+		return "PIN locked", "The PIN of " + card + " is locked. Unblock it with the PUK.", true
+	case errors.Is(err, pin.ErrTimeout):
+		return "PIN not changed", "The dialog closed because nobody answered. Nothing was changed.", true
+	}
+	return "PIN not changed", "The PIN of " + card + " was not changed: " + err.Error(), true
 }
 
 func (t *trayCore) OpenLogFolder() {

@@ -129,7 +129,12 @@ func TestTrayOverDBus(t *testing.T) {
 	e := newDesktopEnv(t)
 	cfg := filepath.Join(e.home, "cfg")
 	os.MkdirAll(cfg, 0o700)
-	os.WriteFile(filepath.Join(cfg, "sites.json"), []byte(`{"allowed":["https://allowed.example"]}`), 0o600)
+	// More sites than the old menu's 16 fixed slots.
+	allowed := []string{`"https://allowed.example"`}
+	for i := range 20 {
+		allowed = append(allowed, fmt.Sprintf(`"https://site%02d.example"`, i))
+	}
+	os.WriteFile(filepath.Join(cfg, "sites.json"), []byte(`{"allowed":[`+strings.Join(allowed, ",")+`]}`), 0o600)
 	addrFile := filepath.Join(e.home, "bus")
 	// The daemon's pinentry reads its answers here; empty until needed.
 	queue := filepath.Join(e.home, "answers")
@@ -173,18 +178,47 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Fatal("the tray never appeared on the bus")
 	}
 
+	notes := newNotifications(t, conn)
 	h.waitFor("the card", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(e.tok.Serial)+", ready")) != nil })
-	// A card arrives, then leaves.
-	tok2, err := softhsm.Create(filepath.Dir(e.tok.Conf), "inserted", softhsmtest.PIN, softhsmtest.SOPIN)
-	if err != nil {
-		t.Fatal(err)
+	h.waitFor("all 21 sites", func(m menuItem) bool { return m.find(labelHas("https://site19.example")) != nil })
+	// Nine cards arrive (more than the old menu's 8 reader slots), each
+	// with a Change PIN item of its own; then they leave.
+	var added []*softhsm.Token
+	for i := range 9 {
+		tok, err := softhsm.Create(filepath.Dir(e.tok.Conf), fmt.Sprintf("inserted %d", i), softhsmtest.PIN, softhsmtest.SOPIN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		added = append(added, tok)
 	}
-	h.waitFor("the new card", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(tok2.Serial))) != nil })
-	softhsm.Delete(tok2.Conf, tok2.Serial)
-	h.waitFor("the card gone", func(m menuItem) bool { return m.find(labelHas(protocol.GroupSerial(tok2.Serial))) == nil })
+	// (Right after a rebuild systray answers the first GetLayout one level
+	// deep and then signals a change, so a panel asks again; so does this.)
+	h.waitFor("the new cards, each with a Change PIN item", func(m menuItem) bool {
+		for _, tok := range added {
+			line := m.find(labelHas(protocol.GroupSerial(tok.Serial)))
+			if line == nil || len(line.children) != 1 || line.children[0].label != "Change PIN…" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, tok := range added {
+		softhsm.Delete(tok.Conf, tok.Serial)
+	}
+	h.waitFor("the cards gone", func(m menuItem) bool {
+		for _, tok := range added {
+			if m.find(labelHas(protocol.GroupSerial(tok.Serial))) != nil {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Remove an allowed site from the menu.
-	m := h.layout()
+	m := h.waitFor("the site's Remove item", func(m menuItem) bool {
+		site := m.find(labelHas("https://allowed.example"))
+		return site != nil && len(site.children) > 0
+	})
 	site := m.find(labelHas("https://allowed.example"))
 	if site == nil || len(site.children) == 0 || site.children[0].label != "Remove" {
 		t.Fatalf("allowed site not in the menu: %+v", m)
@@ -204,6 +238,10 @@ func TestTrayOverDBus(t *testing.T) {
 			t.Fatalf("site not removed: %s", b)
 		}
 	}
+	// One site fewer is a menu of another shape, built anew.
+	m = h.waitFor("the site gone", func(m menuItem) bool {
+		return m.find(labelHas("https://allowed.example")) == nil && m.find(labelHas("https://site19.example")) != nil
+	})
 	// Start at login, from the menu: on, then off again.
 	autostart := filepath.Join(e.home, ".config", "autostart", "cardbridge.desktop")
 	toggle := m.find(labelHas("Start at login"))
@@ -212,16 +250,24 @@ func TestTrayOverDBus(t *testing.T) {
 	h.click(toggle.id)
 	waitFile(t, autostart, false)
 
+	// Change PIN… with a wrong current PIN: one dialog only, then word of
+	// the outcome.
+	m = h.waitFor("Change PIN", func(m menuItem) bool { return m.find(labelHas("Change PIN")) != nil })
+	changePIN := m.find(labelHas(protocol.GroupSerial(e.tok.Serial))).find(labelHas("Change PIN"))
+	os.WriteFile(e.pinLog, nil, 0o600)
+	os.WriteFile(queue, []byte("pin 000000\n"), 0o600)
+	h.click(changePIN.id)
+	if got := notes.next(); got[0] != "PIN not changed" || !strings.Contains(got[1], "current PIN was wrong") {
+		t.Errorf("wrong current PIN: notification %q", got)
+	}
+	if log, _ := os.ReadFile(e.pinLog); strings.Count(string(log), "GETPIN") != 1 {
+		t.Errorf("a wrong current PIN still asked for a new one:\n%s", log)
+	}
 	// Change PIN…: cardbridge's dialogs, naming the tray as the asker.
 	os.WriteFile(queue, []byte("pin "+softhsmtest.PIN+"\npin 654321\n"), 0o600)
-	h.click(m.find(labelHas("Change PIN")).id)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if b, _ := os.ReadFile(queue); len(b) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the Change PIN dialogs never ran")
-		}
+	h.click(changePIN.id)
+	if got := notes.next(); got[0] != "PIN changed" || !strings.Contains(got[1], protocol.GroupSerial(e.tok.Serial)) {
+		t.Errorf("notification %q", got)
 	}
 	if log, _ := os.ReadFile(e.pinLog); !strings.Contains(string(log), "cardbridge (tray) wants to change the PIN") {
 		t.Fatalf("dialogs:\n%s", log)
@@ -249,4 +295,39 @@ func TestTrayOverDBus(t *testing.T) {
 		}
 		t.Fatalf("Quit did not stop cardbridge; its log:\n%s", logs.String())
 	}
+}
+
+// notifications plays the desktop's notification service on the test's
+// bus and hands over what the tray shows, as (summary, body).
+type notifications struct {
+	t  *testing.T
+	ch chan [2]string
+}
+
+func newNotifications(t *testing.T, conn *dbus.Conn) *notifications {
+	n := &notifications{t: t, ch: make(chan [2]string, 8)}
+	if err := conn.Export(n, "/org/freedesktop/Notifications", "org.freedesktop.Notifications"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := conn.RequestName("org.freedesktop.Notifications", dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("notification service: %v %v", r, err)
+	}
+	return n
+}
+
+// Notify implements org.freedesktop.Notifications.Notify.
+func (n *notifications) Notify(app string, replaces uint32, icon, summary, body string, actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
+	n.ch <- [2]string{summary, body}
+	return 1, nil
+}
+
+func (n *notifications) next() [2]string {
+	n.t.Helper()
+	select {
+	case got := <-n.ch:
+		return got
+	case <-time.After(15 * time.Second):
+		n.t.Fatal("no notification")
+	}
+	return [2]string{}
 }

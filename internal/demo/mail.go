@@ -26,6 +26,8 @@ type mailItem struct {
 	Subject string `json:"subject"`
 	Kind    string `json:"kind"` // "signed" or "encrypted"
 	Raw     []byte `json:"raw"`
+	// Check is the server's check of a signed message's signature.
+	Check *signatureCheck `json:"check,omitempty"`
 }
 
 func (b *mailbox) add(m mailItem) mailItem {
@@ -67,7 +69,8 @@ func (p *Portal) mailRoutes(mux *http.ServeMux) {
 			return
 		}
 		s := m.Summarize()
-		writeJSON(w, box.add(mailItem{From: s.From, Subject: s.Subject, Kind: "signed", Raw: req.Message}))
+		check := p.checkSigned(req.Message)
+		writeJSON(w, box.add(mailItem{From: s.From, Subject: s.Subject, Kind: "signed", Raw: req.Message, Check: &check}))
 	})
 	// encrypted plays a correspondent who writes to the user encrypted,
 	// for the certificate the page names.

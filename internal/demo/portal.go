@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/cardbridge/cardbridge/internal/csr"
 	"github.com/cardbridge/cardbridge/internal/democa"
@@ -33,6 +32,9 @@ type Portal struct {
 	CA *democa.CA
 	// APIPorts are the ports the page tries for cardbridge's WebSocket.
 	APIPorts []int
+	// Card is the serial of the card the pages start with when several
+	// are present: the demo's own.
+	Card string
 	// Verified is called with the subject of each test signature the
 	// portal's server verified; tests use it.
 	Verified func(subject string)
@@ -48,14 +50,16 @@ func (p *Portal) Handler() http.Handler {
 		w.Write(sdk.JS)
 	})
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"ports": p.APIPorts})
+		writeJSON(w, map[string]any{"ports": p.APIPorts, "card": p.Card})
 	})
 	mux.HandleFunc("GET /ca/root.pem", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		w.Header().Set("Content-Disposition", `attachment; filename="cardbridge-demo-root.pem"`)
 		fmt.Fprint(w, democa.PEM(p.CA.Root))
 	})
-	mux.HandleFunc("POST /api/issue", p.issue)
+	p.activationRoutes(mux)
+	// No icon; answering keeps a 404 out of the browser's console.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("POST /api/verify", p.verify)
 	p.mailRoutes(mux)
 	return securityHeaders(mux)
@@ -86,29 +90,6 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
-}
-
-// issue plays the CA: it checks the CSR and returns the certificate with
-// its chain, as a CA's portal offers it for download and installation.
-func (p *Portal) issue(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		CSR string `json:"csr"`
-	}
-	if err := decode(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, "bad request: %v", err)
-		return
-	}
-	cert, err := p.CA.Issue([]byte(req.CSR))
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	writeJSON(w, map[string]any{
-		"certificate": democa.PEM(cert),
-		"chain":       []string{democa.PEM(p.CA.Intermediate), democa.PEM(p.CA.Root)},
-		"subject":     cert.Subject.String(),
-		"notAfter":    cert.NotAfter.UTC().Format(time.RFC3339),
-	})
 }
 
 // verify checks a test signature the way a relying party would: the

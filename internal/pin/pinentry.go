@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -40,9 +41,10 @@ func NewPinentry(path string) *Pinentry {
 	return &Pinentry{Path: path, one: make(chan struct{}, 1)}
 }
 
-// FindPinentry returns the best pinentry on PATH: a graphical one first.
+// FindPinentry returns the pinentry on PATH that fits the desktop; see
+// Candidates.
 func FindPinentry() (string, error) {
-	for _, name := range []string{"pinentry-gnome3", "pinentry-gtk-2", "pinentry-qt", "pinentry-mac", "pinentry"} {
+	for _, name := range Candidates(runtime.GOOS, os.Getenv("XDG_CURRENT_DESKTOP"), os.Getenv("DISPLAY")+os.Getenv("WAYLAND_DISPLAY") != "") {
 		if p, err := exec.LookPath(name); err == nil {
 			return p, nil
 		}

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -78,16 +77,9 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		return err
 	}
 	defer release()
-	err = s.prompter().Confirm(ctx, pin.Prompt{
-		Title: "Allow this site to use your smart card?",
-		Description: fmt.Sprintf("%s wants to use cardbridge.\n\n"+
-			"If you allow it, the site can see your card readers, card numbers and public keys, "+
-			"and ask to create keys and sign. You will still be asked for your PIN each time.\n\n"+
-			"Allow only sites you trust.", pin.Clean(c.Origin, 0)),
-		OK:     "Allow",
-		Cancel: "Deny",
-		Yield:  true,
-	})
+	p := consentPrompt(c.Origin)
+	p.Yield = true // a new site waits behind every other dialog
+	err = s.prompter().Confirm(ctx, p)
 	switch {
 	case err == nil:
 		if err := s.cfg.Sites.Allow(c.Origin); err != nil {

@@ -216,7 +216,7 @@ func (s *Service) keysDelete(ctx context.Context, c Caller, params json.RawMessa
 		}
 	}
 	err = s.prompter().Confirm(ctx, pin.Prompt{
-		Title: "Delete a key from your card?",
+		Title: dialogTitle,
 		Description: fmt.Sprintf("%s wants to DELETE the key %q (%s, id %s) from card %s.\n%s\n\nThis cannot be undone.",
 			c.Origin, k.Label, k.Algorithm, shortID(k.IDHex()), protocol.GroupSerial(reader.Card.Serial), cert),
 		OK: "Delete", Cancel: "Keep",
@@ -266,7 +266,7 @@ func (s *Service) pkcs12Import(ctx context.Context, c Caller, params json.RawMes
 func (s *Service) ImportPKCS12(ctx context.Context, c Caller, serial string, data []byte, label string) (*protocol.PKCS12ImportResult, error) {
 	origin := c.Origin
 	password, err := s.prompter().GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge: password of a certificate file",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("%s wants to put a certificate file (.p12/.pfx) onto card %s.\n\nEnter the password of the file.", origin, protocol.GroupSerial(serial)),
 		Label:       "Password:",
 	})

@@ -31,7 +31,7 @@ func retryWarning(st token.PINState) string {
 	case st.FinalTry:
 		return "Last try: a wrong PIN now locks the card."
 	case st.CountLow:
-		return "A wrong PIN was entered before; few tries are left."
+		return "A wrong PIN was entered since the last right one."
 	}
 	return ""
 }
@@ -47,15 +47,21 @@ func (s *Service) ChangePIN(ctx context.Context, c Caller, serial string) error 
 	card := describeCard(r)
 	st := r.Card.PIN
 	oldPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge: change PIN",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("%s wants to change the PIN of %s.\n\nEnter the current PIN.", c.Origin, card),
 		Label:       "Current PIN:", Warning: retryWarning(st),
 	})
 	if err != nil {
 		return err
 	}
+	// Try the current PIN on the card before asking for a new one, so that
+	// a typo is reported now rather than after the new PIN was typed twice.
+	if err := s.cfg.Tokens.Do(ctx, r.Card.Serial, func(context.Context, token.LoginInfo) (string, error) { return oldPIN, nil },
+		func(*token.Session) error { return nil }); err != nil {
+		return err
+	}
 	newPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge: change PIN",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, st.MinLength, st.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
 	})
@@ -79,7 +85,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		state = "The PIN is locked."
 	}
 	puk, err := s.prompter().GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge: unblock PIN",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("%s wants to unblock the PIN of %s.\n%s\n\nEnter the PUK (the card's security officer PIN). Wrong PUKs lock the card for good.", c.Origin, card, state),
 		Label:       "PUK:",
 	})
@@ -87,7 +93,7 @@ func (s *Service) UnblockPIN(ctx context.Context, c Caller, serial string) error
 		return err
 	}
 	newPIN, err := s.prompter().GetPIN(ctx, pin.Prompt{
-		Title:       "cardbridge: unblock PIN",
+		Title:       dialogTitle,
 		Description: fmt.Sprintf("Choose the new PIN of %s: %d to %d characters.", card, r.Card.PIN.MinLength, r.Card.PIN.MaxLength),
 		Label:       "New PIN:", Repeat: "Repeat:",
 	})

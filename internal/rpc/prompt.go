@@ -49,14 +49,33 @@ func pinPrompt(origin, what string, info token.LoginInfo) pin.Prompt {
 	} else {
 		b.WriteString("Enter the card's PIN to allow this, or Cancel to refuse.")
 	}
-	p := pin.Prompt{Title: "cardbridge: PIN for card " + protocol.GroupSerial(pin.Clean(info.Serial, 64)), Description: b.String(), Label: "PIN:", OK: "Allow"}
+	p := pin.Prompt{Title: dialogTitle, Description: b.String(), Label: "PIN:", OK: "Allow"}
 	switch {
 	case info.PIN.FinalTry:
 		p.Warning = "Last try: a wrong PIN now locks the card."
 	case info.PIN.CountLow:
-		p.Warning = "A wrong PIN was entered before; few tries are left."
+		// CKF_USER_PIN_COUNT_LOW is set by the first wrong PIN on many
+		// cards, whatever number of tries remains: say only what is known.
+		p.Warning = "A wrong PIN was entered since the last right one."
 	}
 	return p
+}
+
+// dialogTitle is the window title of every cardbridge dialog: the program
+// that asks, as a window list shows it. What is asked goes in the text.
+const dialogTitle = "cardbridge"
+
+// consentPrompt asks whether a site may use the cards at all.
+func consentPrompt(origin string) pin.Prompt {
+	return pin.Prompt{
+		Title: dialogTitle,
+		Description: fmt.Sprintf("Allow %s to use your cards?\n\n"+
+			"The site can then see your card readers, card numbers and public keys, "+
+			"and ask to create keys and sign. You will still be asked for your PIN each time.\n\n"+
+			"Allow only sites you trust.", pin.Clean(origin, 0)),
+		OK:     "Allow",
+		Cancel: "Deny",
+	}
 }
 
 // claimCard takes the site's dialog gate (see gate) and finds the card, so

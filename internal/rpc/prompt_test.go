@@ -36,3 +36,20 @@ func TestDescribeCardIsOneLine(t *testing.T) {
 		t.Fatalf("describeCard = %q, want %q", got, want)
 	}
 }
+
+// TestDialogWording: every dialog is titled "cardbridge", the field says
+// PIN, and consent asks the question in the words people expect.
+func TestDialogWording(t *testing.T) {
+	p := pinPrompt("https://portal.example", "sign.", token.LoginInfo{Serial: "1"})
+	if p.Title != "cardbridge" || p.Label != "PIN:" {
+		t.Errorf("PIN dialog: title %q, label %q", p.Title, p.Label)
+	}
+	c := consentPrompt("https://portal.example\nhttps://bank.example")
+	if c.Title != "cardbridge" || c.OK != "Allow" || c.Cancel != "Deny" ||
+		!strings.HasPrefix(c.Description, "Allow https://portal.example\uFFFDhttps://bank.example to use your cards?\n") {
+		t.Errorf("consent dialog: %+v", c)
+	}
+	if low := pinPrompt("o", "x", token.LoginInfo{PIN: token.PINState{CountLow: true}}); strings.Contains(low.Warning, "few") {
+		t.Errorf("one wrong PIN is not few tries left: %q", low.Warning)
+	}
+}

@@ -15,26 +15,60 @@ import (
 var update = flag.Bool("update", false, "redraw the embedded tray icons")
 
 // drawIcon draws the tray icon: a card-shaped rounded square in the
-// state's colour, so it reads at 16 px on any panel.
-func drawIcon(c color.RGBA) *image.RGBA {
+// state's colour, so it reads at 16 px on any panel, with a white mark
+// that tells the state by shape too. Without a card only the outline is
+// drawn.
+func drawIcon(c color.RGBA, mark string) *image.RGBA {
 	const size = 32
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	inCard := func(x, y int, inset float64) bool {
+		// A rounded rectangle 28x20, centred.
+		dx := math.Max(math.Max(4+inset-float64(x), float64(x)-27+inset), 0)
+		dy := math.Max(math.Max(8+inset-float64(y), float64(y)-23+inset), 0)
+		r := math.Max(3-inset, 0)
+		return dx*dx+dy*dy <= r*r+0.01 && float64(x) >= 2+inset && float64(x) <= 29-inset && float64(y) >= 6+inset && float64(y) <= 25-inset
+	}
+	white := color.RGBA{0xff, 0xff, 0xff, 0xff}
 	for y := 0; y < size; y++ {
 		for x := 0; x < size; x++ {
-			// A rounded rectangle 28x20, centred, with a lighter chip.
-			dx := math.Max(math.Max(4-float64(x), float64(x)-27), 0)
-			dy := math.Max(math.Max(8-float64(y), float64(y)-23), 0)
-			if dx*dx+dy*dy > 9 || x < 2 || x > 29 || y < 6 || y > 25 {
+			if !inCard(x, y, 0) {
+				continue
+			}
+			if mark == "outline" && inCard(x, y, 2) {
 				continue
 			}
 			px := c
-			if x >= 7 && x <= 13 && y >= 12 && y <= 18 {
+			if mark != "outline" && x >= 6 && x <= 11 && y >= 11 && y <= 16 {
 				px = color.RGBA{0xf5, 0xd0, 0x6b, 0xff} // the chip
+			}
+			if onMark(mark, x, y) {
+				px = white
 			}
 			img.Set(x, y, px)
 		}
 	}
 	return img
+}
+
+// onMark reports whether a pixel belongs to a state's mark, drawn on the
+// card's right half.
+func onMark(mark string, x, y int) bool {
+	switch mark {
+	case "tick": // two strokes, 2 px thick
+		fx, fy := float64(x), float64(y)
+		short := fx >= 15 && fx <= 19 && math.Abs((fy-16)-(fx-15)) <= 1.2
+		long := fx >= 19 && fx <= 26 && math.Abs((fy-20)+(fx-19)*1.15) <= 1.2
+		return short || long
+	case "dots": // three dots
+		for _, cx := range []int{16, 21, 26} {
+			if (x-cx)*(x-cx)+(y-16)*(y-16) <= 3 {
+				return true
+			}
+		}
+	case "bang": // an exclamation mark
+		return x >= 20 && x <= 22 && ((y >= 9 && y <= 18) || (y >= 21 && y <= 22))
+	}
+	return false
 }
 
 // TestIcons checks that the embedded icons are the drawn ones and are
@@ -44,13 +78,14 @@ func TestIcons(t *testing.T) {
 		file     string
 		embedded []byte
 		colour   color.RGBA
+		mark     string
 	}{
-		{"nocard.png", iconNoCard, color.RGBA{0x8a, 0x90, 0x9c, 0xff}},
-		{"ready.png", iconReady, color.RGBA{0x1e, 0x8e, 0x3e, 0xff}},
-		{"busy.png", iconBusy, color.RGBA{0x0b, 0x5f, 0xff, 0xff}},
-		{"attention.png", iconAttention, color.RGBA{0xe3, 0x74, 0x00, 0xff}},
+		{"nocard.png", iconNoCard, color.RGBA{0x8a, 0x90, 0x9c, 0xff}, "outline"},
+		{"ready.png", iconReady, color.RGBA{0x1e, 0x8e, 0x3e, 0xff}, "tick"},
+		{"busy.png", iconBusy, color.RGBA{0x0b, 0x5f, 0xff, 0xff}, "dots"},
+		{"attention.png", iconAttention, color.RGBA{0xc2, 0x41, 0x0c, 0xff}, "bang"},
 	} {
-		want := drawIcon(ic.colour)
+		want := drawIcon(ic.colour, ic.mark)
 		if *update {
 			var b bytes.Buffer
 			if err := png.Encode(&b, want); err != nil {

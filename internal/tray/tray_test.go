@@ -36,3 +36,46 @@ func TestIconStateAndLines(t *testing.T) {
 		t.Errorf("line = %q", got)
 	}
 }
+
+// TestShape checks what rebuilds the menu: the number of readers, which
+// hold a card, the expiry lines and the sites; nothing else does, so that
+// a refresh with the same content sends the panel nothing. No count is
+// capped: 40 readers and 100 sites each get their lines.
+func TestShape(t *testing.T) {
+	card := &protocol.Card{Serial: "1"}
+	readers := func(cards ...bool) []protocol.Reader {
+		var rs []protocol.Reader
+		for _, c := range cards {
+			r := protocol.Reader{Name: "r"}
+			if c {
+				r.Card = card
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	base := shapeOf(State{Readers: readers(true, false)}, 2)
+	for _, tt := range []struct {
+		name string
+		s    State
+		n    int
+		same bool
+	}{
+		{"same", State{Readers: readers(true, false), Busy: true}, 2, true},
+		{"card moved", State{Readers: readers(false, true)}, 2, false},
+		{"reader added", State{Readers: readers(true, false, false)}, 2, false},
+		{"site added", State{Readers: readers(true, false)}, 3, false},
+		{"expiring", State{Readers: readers(true, false), Expiring: []Expiring{{}}}, 2, false},
+	} {
+		if got := shapeOf(tt.s, tt.n).equal(base); got != tt.same {
+			t.Errorf("%s: equal = %v", tt.name, got)
+		}
+	}
+	if sh := shapeOf(State{}, 0); len(sh.cards) != 1 {
+		t.Errorf("no reader: %d lines, want the one that says so", len(sh.cards))
+	}
+	many := make([]bool, 40)
+	if sh := shapeOf(State{Readers: readers(many...)}, 100); len(sh.cards) != 40 || sh.sites != 100 {
+		t.Errorf("shape capped: %+v", sh)
+	}
+}

@@ -22,7 +22,7 @@ test('the demo wizard runs through the extension, and the daemon sees the real o
     // level (lists the page polls are debug).
     const lines = demo.logs().split('\n').filter((l) => l.includes('"msg":"request"'));
     const viaExt = lines.filter((l) => l.includes('"via":"extension"'));
-    for (const m of ['keys.generate', 'csr.create', 'certificates.install', 'sign']) {
+    for (const m of ['keys.generate', 'certificates.install', 'sign']) {
       assert.ok(viaExt.some((l) => l.includes(`"method":"${m}"`)), `${m} not in the audit lines:\n${demo.logs()}`);
     }
     for (const l of viaExt) assert.ok(l.includes(`"origin":"${demo.portal}"`), l);
@@ -78,7 +78,7 @@ test('a site the user does not allow is refused on both roads, and cannot spoof 
     const prompts = readFileSync(demo.pinLog, 'utf8').trim().split('\n');
     assert.ok(prompts.length >= 3);
     for (const p of prompts) {
-      assert.ok(p.startsWith('CONFIRM ' + other.origin), p);
+      assert.ok(p.startsWith('CONFIRM Allow ' + other.origin + ' to use your cards?'), p);
     }
 
     // Without the host's manifest, the page hears what Chromium said.

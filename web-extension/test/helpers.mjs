@@ -117,18 +117,17 @@ export async function launchWithExtension(env) {
   return ctx;
 }
 
-/** Walks the demo portal's activation wizard, from key pair to test signature. */
+/** Walks the demo portal's activation wizard, from name and e-mail to test signature. */
 export async function runWizard(page, algorithm) {
-  await page.selectOption('#algorithm', algorithm);
-  await page.click('#generate');
-  await page.waitForSelector('#gen-result.ok');
-  await page.fill('#email', 'alice@example.org');
   await page.fill('#cn', 'Alice Example');
-  await page.fill('#org', 'Example Ltd.');
-  await page.fill('#locality', 'Kraków');
-  await page.fill('#country', 'PL');
-  for (const [button, result] of [['#request', '#csr-result'], ['#issue', '#issue-result'], ['#install', '#install-result'], ['#sign', '#sign-result']]) {
+  await page.fill('#email', 'alice@example.org');
+  await page.click('#details');
+  await page.waitForSelector('#step2[data-state="active"]');
+  await page.selectOption('#algorithm', algorithm);
+  for (const [button, next] of [['#generate', '#step3'], ['#install', '#step4']]) {
     await page.click(button);
-    await page.waitForSelector(result + '.ok');
+    await page.waitForSelector(next + '[data-state="active"]');
   }
+  await page.click('#sign');
+  await page.waitForSelector('#sign-result.ok');
 }

@@ -1,174 +1,280 @@
 // The demo portal's page: the activation wizard, driven through the
-// cardbridge portal SDK.
+// cardbridge portal SDK. The activation lives on the portal's server; the
+// page keeps only its id, in the address bar, so a reload resumes it. The
+// key on the card that belongs to it is found by asking cardbridge
+// (keys.list) for the label the page gave it.
 import { connect, ErrorCodes } from './sdk/cardbridge.js';
+import { $, showError, clearError, groupSerial, chooseCard, pinWords } from './common.js';
+import { showObjects } from './objects.js';
 
-const $ = (id) => document.getElementById(id);
-const state = { client: null, card: null, keyId: null, csr: null, certificate: null, chain: null, algorithm: null };
+const state = { client: null, cfg: null, readers: [], card: null, activation: null, key: null };
+const box = (n) => $('step' + n).querySelector('.step-error');
+const buttons = { 1: ['details'], 2: ['generate', 'rerequest'], 3: ['install'], 4: ['sign'] };
 
-// Errors in words a person can act on.
-const advice = {
-  [ErrorCodes.USER_CANCELLED]: 'You cancelled the PIN window. Nothing was changed; try again when ready.',
-  [ErrorCodes.PIN_INCORRECT]: 'The PIN was not accepted.',
-  [ErrorCodes.PIN_LOCKED]: 'Your card\'s PIN is locked. Unblock it with your PUK in your card manager.',
-  [ErrorCodes.CARD_NOT_PRESENT]: 'No card was found. Insert your card into the reader.',
-  [ErrorCodes.CARD_REMOVED]: 'The card was removed during the operation. Insert it and try again.',
-  [ErrorCodes.KEY_NOT_FOUND]: 'The key is no longer on the card.',
-  [ErrorCodes.UNSUPPORTED_ALGORITHM]: 'Your card cannot do this algorithm. Choose another.',
-  [ErrorCodes.ORIGIN_DENIED]: 'You did not allow this site to use your card.',
-  [ErrorCodes.BUSY]: 'A cardbridge window for this site is already open. Finish it first.',
-  [ErrorCodes.CERTIFICATE_MISMATCH]: 'This certificate does not belong to any key on the card.',
-  [ErrorCodes.TIMEOUT]: 'The PIN window closed because nobody answered.',
-  [ErrorCodes.NOT_RUNNING]: 'cardbridge is not running on this computer. Start it and reload this page.',
-};
+// Every step gets an error box of its own, below its button.
+for (const n of [1, 2, 3, 4]) {
+  const div = document.createElement('div');
+  div.className = 'step-error';
+  div.setAttribute('role', 'alert');
+  div.tabIndex = -1;
+  div.hidden = true;
+  div.innerHTML = '<p class="msg"></p><button class="retry"></button>';
+  $('step' + n).append(div);
+}
 
-function explain(err) {
-  let text = advice[err.code] || 'Something went wrong.';
-  if (err.code === ErrorCodes.PIN_INCORRECT) {
-    if (err.data.finalTry) text += ' Careful: one more wrong PIN locks the card.';
-    else if (err.data.countLow) text += ' Few tries are left.';
+/** Makes step n the one to do: those before are done, those after wait. */
+function setStep(n) {
+  for (const i of [1, 2, 3, 4]) {
+    $('step' + i).dataset.state = i < n ? 'done' : i === n ? 'active' : 'todo';
+    for (const id of buttons[i]) $(id).disabled = i !== n && !(i === 4 && n > 4);
   }
-  if (err.reason && !advice[err.code]) text += ' ' + err.reason;
-  return text;
+  $('algorithm').disabled = n !== 2 || !!state.key;
+  $('generate').hidden = !!state.key && n === 2;
+  $('rerequest').hidden = !(state.key && n === 2);
 }
 
-function showError(err) {
-  const box = $('error');
-  box.textContent = err.code ? explain(err) : String(err.message || err);
-  box.hidden = false;
+function setPill(text, ok) {
+  $('conn').textContent = text;
+  $('conn').className = 'pill ' + (ok ? 'pill-ok' : 'pill-bad');
 }
 
-function clearError() { $('error').hidden = true; }
+/** A failure anywhere: a refused site goes to the notice at the top, with a way to allow it. */
+function failed(err, where, retry) {
+  if (err.code === ErrorCodes.ORIGIN_DENIED) {
+    setPill('this site is not allowed', false);
+    showError($('notice'), err, attach, 'Allow this site');
+    return;
+  }
+  showError(where, err, retry);
+}
 
-function step(n, s) { $('step' + n).dataset.state = s; }
-
-function groupSerial(s) { return s.length > 8 ? s.replace(/(.{4})(?=.)/g, '$1 ') : s; }
-
-async function run(button, fn) {
-  clearError();
-  button.disabled = true;
+/** Runs a step's action with its button showing that cardbridge works. */
+async function run(n, button, fn, waiting = 'Answer the cardbridge window…') {
+  clearError(box(n));
   const label = button.textContent;
-  button.textContent = 'Waiting for cardbridge…';
+  button.disabled = true;
+  button.textContent = waiting;
   try {
     await fn();
   } catch (err) {
-    showError(err);
+    failed(err, box(n), () => run(n, button, fn, waiting));
     button.disabled = false;
   } finally {
     button.textContent = label;
   }
 }
 
-function renderCard(readers) {
-  const withCard = readers.filter((r) => r.card);
-  const body = $('card-body');
-  if (withCard.length === 0) {
-    state.card = null;
-    body.innerHTML = readers.length ? 'Insert your card into the reader.' : 'No card reader found.';
+async function start() {
+  clearError($('notice'));
+  state.cfg = state.cfg || await (await fetch('config.json')).json();
+  try {
+    state.client = await connect({ ports: state.cfg.ports });
+  } catch (err) {
+    setPill('cardbridge not found', false);
+    showError($('notice'), err, start);
     return;
   }
-  const r = withCard[0];
-  state.card = r.card;
-  const pin = r.card.pin.locked ? 'locked' : r.card.pin.finalTry ? 'one try left' : r.card.pin.countLow ? 'few tries left' : 'ready';
+  state.client.on('cards.changed', ({ readers }) => { state.readers = readers; renderCards(); });
+  await attach();
+}
+
+/** Asks for the cards (which asks the user's consent the first time) and resumes the activation. */
+async function attach() {
+  clearError($('notice'));
+  try {
+    const { readers } = await state.client.subscribe();
+    state.readers = readers;
+    setPill(`cardbridge ${state.client.info.version} · ${state.client.transport}`, true);
+    renderCards();
+    await resume();
+  } catch (err) {
+    failed(err, $('notice'), attach);
+  }
+}
+
+function renderCards() {
+  const before = state.card;
+  state.card = chooseCard($('card-choice'), state.readers, state.card, state.cfg.card, (serial) => {
+    state.card = serial;
+    renderCards();
+    resume().catch((err) => failed(err, $('notice'), attach));
+  });
+  const body = $('card-body');
+  const r = state.readers.find((x) => x.card && x.card.serial === state.card);
+  if (!r) {
+    body.textContent = state.readers.length ? 'Insert your card into the reader.' : 'No card reader found. Connect one.';
+    $('objects').innerHTML = '';
+    return;
+  }
   body.innerHTML = '';
   const dl = document.createElement('dl');
-  for (const [k, v, cls] of [['Reader', r.name], ['Card number', groupSerial(r.card.serial), 'serial'], ['Label', r.card.label],
-    ['Made by', `${r.card.manufacturer} ${r.card.model}`], ['PIN', `${pin} (${r.card.pin.minLength}–${r.card.pin.maxLength} characters)`]]) {
+  for (const [k, v, cls] of [['Card number', groupSerial(r.card.serial), 'serial'], ['Label', r.card.label], ['Reader', r.name],
+    ['Made by', `${r.card.manufacturer} ${r.card.model}`], ['PIN', pinWords(r.card.pin)]]) {
     const dt = document.createElement('dt'); dt.textContent = k;
     const dd = document.createElement('dd'); dd.textContent = v; if (cls) dd.className = cls;
     dl.append(dt, dd);
   }
   body.append(dl);
   const sel = $('algorithm');
-  if (!sel.options.length) {
-    for (const a of r.card.algorithms) {
-      const o = document.createElement('option');
-      o.value = a; o.textContent = a.replace('-', ' ');
-      sel.append(o);
+  const current = sel.value;
+  sel.innerHTML = '';
+  for (const a of r.card.algorithms) {
+    const o = document.createElement('option');
+    o.value = a; o.textContent = a.replace('-', ' ');
+    sel.append(o);
+  }
+  if (r.card.algorithms.includes(current)) sel.value = current;
+  if (before !== state.card || !$('objects').dataset.card) refreshObjects();
+}
+
+function refreshObjects() {
+  $('objects').dataset.card = state.card || '';
+  return showObjects(state, { use: useKey, deleted: () => resume() }).catch((err) => failed(err, $('objects-error'), refreshObjects));
+}
+
+/** Brings the wizard to where the activation in the address bar stands, and lists the card again. */
+async function resume() {
+  await findActivation();
+  refreshObjects();
+}
+
+async function findActivation() {
+  const id = new URLSearchParams(location.search).get('activation');
+  if (!id) { state.activation = null; state.key = null; setStep(1); return; }
+  if (!state.activation || state.activation.id !== id) {
+    const r = await fetch('api/activations/' + encodeURIComponent(id));
+    if (!r.ok) {
+      history.replaceState(null, '', location.pathname);
+      setStep(1);
+      showError(box(1), new Error('The portal no longer knows the activation in this link. Enter your details to start a new one.'));
+      return;
+    }
+    state.activation = await r.json();
+  }
+  const a = state.activation;
+  $('cn').value = a.name;
+  $('email').value = a.email;
+  $('details-result').className = 'result ok';
+  $('details-result').textContent = `✓ Certificate for ${a.name} <${a.email}>.`;
+  // Which key is this activation's: cardbridge says, card by card.
+  state.key = null;
+  for (const r of state.readers.filter((x) => x.card)) {
+    const { keys } = await state.client.listKeys(r.card.serial);
+    // The key the request was made with, else the one made for this activation.
+    const k = keys.find((x) => a.keyId && x.keyId === a.keyId) || keys.find((x) => x.label === a.keyLabel);
+    if (k) {
+      state.key = k;
+      if (state.card !== r.card.serial) { state.card = r.card.serial; renderCards(); }
+      break;
     }
   }
-  $('generate').disabled = !!state.keyId;
-}
-
-async function refresh() {
-  const { readers } = await state.client.listCards();
-  renderCard(readers);
-}
-
-async function start() {
-  const cfg = await (await fetch('config.json')).json();
-  try {
-    state.client = await connect({ ports: cfg.ports });
-    $('conn').textContent = `cardbridge ${state.client.info.version} · ${state.client.transport}`;
-    $('conn').className = 'pill pill-ok';
-    await refresh();
-  } catch (err) {
-    $('conn').textContent = 'cardbridge not found';
-    $('conn').className = 'pill pill-bad';
-    showError(err);
+  for (const id of ['gen-result', 'install-result']) { $(id).textContent = ''; $(id).className = 'result'; }
+  if (!state.key) { setStep(2); return; }
+  if ([...$('algorithm').options].some((o) => o.value === state.key.algorithm)) $('algorithm').value = state.key.algorithm;
+  $('gen-result').className = 'result ok';
+  $('gen-result').textContent = `✓ ${state.key.algorithm} key pair "${state.key.label}" is on card ${groupSerial(state.card)}.`;
+  if (a.certificate && await installed(a.certificate)) {
+    $('install-result').className = 'result ok';
+    $('install-result').textContent = '✓ Your certificate is on your card.';
+    setStep(4);
+  } else if (a.certificate) {
+    $('gen-result').textContent += ` The CA issued your certificate: ${a.subject}, valid until ${new Date(a.notAfter).toLocaleDateString()}.`;
+    setStep(3);
+  } else {
+    $('gen-result').className = 'result';
+    $('gen-result').textContent = `The key pair "${state.key.label}" is on card ${groupSerial(state.card)}, but the CA has no request for it yet.`;
+    setStep(2);
   }
 }
 
-$('refresh').onclick = () => refresh().catch(showError);
+/** Asks cardbridge whether the activation's certificate (PEM) is on the card. */
+async function installed(certPEM) {
+  const der = certPEM.replace(/-----[^-]+-----|\s/g, '');
+  const { certificates } = await state.client.listCertificates(state.card);
+  return certificates.some((c) => c.der === der);
+}
 
-$('generate').onclick = () => run($('generate'), async () => {
-  state.algorithm = $('algorithm').value;
-  const res = await state.client.generateKey({ card: state.card.serial, algorithm: state.algorithm, label: 'Demo CA S/MIME' });
-  state.keyId = res.keyId;
-  $('gen-result').className = 'result ok';
-  $('gen-result').textContent = `✓ ${res.algorithm} key pair created on card ${groupSerial(state.card.serial)} (key id ${res.keyId.slice(0, 16)}…).`;
-  step(1, 'done'); step(2, 'done'); step(3, 'active');
-  $('algorithm').disabled = true;
-  $('request').disabled = false;
-});
-
-$('request').onclick = () => run($('request'), async () => {
-  const email = $('email').value.trim();
-  const subject = {
-    commonName: $('cn').value.trim() || undefined, emailAddress: email || undefined,
-    organization: $('org').value.trim() || undefined, locality: $('locality').value.trim() || undefined,
-    stateOrProvince: $('state').value.trim() || undefined, country: $('country').value.trim().toUpperCase() || undefined,
-  };
-  const res = await state.client.createCSR({ card: state.card.serial, keyId: state.keyId, subject, emails: email ? [email] : [] });
-  state.csr = res.csr;
-  $('csr-result').className = 'result ok';
-  $('csr-result').innerHTML = '✓ Certificate request signed on your card.<pre></pre>';
-  $('csr-result').querySelector('pre').textContent = res.csr;
-  step(3, 'done'); step(4, 'active');
-  $('issue').disabled = false;
-});
-
-$('issue').onclick = () => run($('issue'), async () => {
-  const r = await fetch('api/issue', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ csr: state.csr }) });
+/** Sends the request to the CA, which issues the certificate at once. */
+async function submit(csr, keyId) {
+  const r = await fetch(`api/activations/${state.activation.id}/request`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ csr, keyId }),
+  });
   const body = await r.json();
-  if (!r.ok) throw new Error('The CA refused the request: ' + body.error);
-  state.certificate = body.certificate;
-  state.chain = body.chain;
-  $('issue-result').className = 'result ok';
-  $('issue-result').textContent = `✓ Issued to ${body.subject}, valid until ${new Date(body.notAfter).toLocaleDateString()}.`;
-  step(4, 'done'); step(5, 'active');
-  $('install').disabled = false;
+  if (!r.ok) throw new Error(body.error);
+  state.activation = body;
+}
+
+function subject() {
+  const a = state.activation;
+  return { subject: { commonName: a.name, emailAddress: a.email }, emails: [a.email] };
+}
+
+$('details').onclick = () => run(1, $('details'), async () => {
+  const r = await fetch('api/activations', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: $('cn').value, email: $('email').value }),
+  });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error);
+  history.replaceState(null, '', '?activation=' + body.id);
+  state.activation = body;
+  await resume();
+}, 'Saving…');
+
+$('generate').onclick = () => run(2, $('generate'), async () => {
+  if (!state.card) throw new Error('Insert your card into the reader, then try again.');
+  const res = await state.client.generateKey({ card: state.card, algorithm: $('algorithm').value, label: state.activation.keyLabel, csr: subject() });
+  state.key = { keyId: res.keyId, label: state.activation.keyLabel, algorithm: res.algorithm, certificate: null };
+  await submit(res.csr, res.keyId);
+  await resume();
 });
 
-$('install').onclick = () => run($('install'), async () => {
-  const res = await state.client.installCertificate({ card: state.card.serial, certificate: state.certificate, chain: state.chain });
+// A key of this activation without a request (the page was closed in
+// between), or a key the user chose to reuse: one PIN for the request.
+$('rerequest').onclick = () => run(2, $('rerequest'), async () => {
+  const res = await state.client.createCSR({ card: state.card, keyId: state.key.keyId, ...subject() });
+  await submit(res.csr, state.key.keyId);
+  await resume();
+});
+
+async function useKey(k) {
+  if (!state.activation) {
+    showError(box(1), new Error('Enter your name and e-mail address first; then the key can be used for them.'));
+    return;
+  }
+  state.key = k;
+  setStep(2);
+  $('gen-result').className = 'result';
+  $('gen-result').textContent = `The certificate will be for the key "${k.label}" (${k.algorithm}).`;
+  $('rerequest').click();
+}
+
+$('install').onclick = () => run(3, $('install'), async () => {
+  const a = state.activation;
+  const res = await state.client.installCertificate({ card: state.card, certificate: a.certificate, chain: a.chain });
   $('install-result').className = 'result ok';
   $('install-result').textContent = `✓ Certificate and CA chain stored on your card next to key ${res.keyId.slice(0, 16)}….`;
-  step(5, 'done'); step(6, 'active');
-  $('sign').disabled = false;
+  setStep(4);
+  refreshObjects();
 });
 
-$('sign').onclick = () => run($('sign'), async () => {
+$('sign').onclick = () => run(4, $('sign'), async () => {
   const message = $('message').value;
-  const algorithm = state.algorithm.startsWith('RSA') ? 'RSA-PKCS1-SHA256' : 'ECDSA-SHA256';
-  const { signature } = await state.client.sign({ card: state.card.serial, keyId: state.keyId, algorithm, data: message });
-  const r = await fetch('api/verify', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ certificate: state.certificate, message, signature, algorithm }) });
+  const algorithm = state.key.algorithm.startsWith('RSA') ? 'RSA-PKCS1-SHA256' : 'ECDSA-SHA256';
+  const certificate = state.activation.certificate;
+  const { signature } = await state.client.sign({ card: state.card, keyId: state.key.keyId, algorithm, data: message });
+  const r = await fetch('api/verify', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ certificate, message, signature, algorithm }),
+  });
   const body = await r.json();
   if (!r.ok) throw new Error(body.error);
   $('sign-result').className = 'result ok';
-  $('sign-result').textContent = `✓ The portal verified your signature: signed by ${body.subject}. Your card is ready for S/MIME.`;
-  step(6, 'done');
-  $('sign').disabled = false;
+  $('sign-result').textContent = `✓ The portal checked your signature: signed by ${body.subject}. Your card is ready for S/MIME mail.`;
+  $('step4').dataset.state = 'done';
 });
+
+$('refresh').onclick = () => attach();
+$('restart').onclick = () => { history.replaceState(null, '', location.pathname); location.reload(); };
 
 start();

@@ -1,26 +1,26 @@
 // The demo webmail: compose and sign with smime.sign, decrypt with
-// smime.decrypt. Messages are RFC 5322 text, base64 on the wire.
+// smime.decrypt. Messages are RFC 5322 text, base64 on the wire. The
+// portal's server checks each signed message and says who signed it and
+// whether signature and certificate hold.
 import { connect, toBase64, fromBase64, ErrorCodes } from './sdk/cardbridge.js';
+import { $, showError, clearError, groupSerial, pem, chooseCard } from './common.js';
 
-const $ = (id) => document.getElementById(id);
-const state = { client: null, card: null, certificate: null };
+const state = { client: null, cfg: null, readers: [], card: null, certificate: null };
 const utf8 = new TextEncoder();
 const fromUtf8 = (b) => new TextDecoder().decode(b);
 
-function showError(err) {
-  const box = $('error');
-  const words = {
-    [ErrorCodes.USER_CANCELLED]: 'You cancelled the PIN window; nothing was signed or decrypted.',
-    [ErrorCodes.KEY_NOT_FOUND]: 'No key on your card fits this message.',
-    [ErrorCodes.PIN_INCORRECT]: 'The PIN was not accepted.',
-    [ErrorCodes.NOT_RUNNING]: 'cardbridge is not running on this computer.',
-  };
-  box.textContent = (err.code && words[err.code]) || err.reason || String(err.message || err);
-  box.hidden = false;
+function setPill(text, ok) {
+  $('conn').textContent = text;
+  $('conn').className = 'pill ' + (ok ? 'pill-ok' : 'pill-bad');
 }
 
-function pem(derB64) {
-  return '-----BEGIN CERTIFICATE-----\n' + derB64.match(/.{1,64}/g).join('\n') + '\n-----END CERTIFICATE-----\n';
+function failed(err, where, retry) {
+  if (err.code === ErrorCodes.ORIGIN_DENIED) {
+    setPill('this site is not allowed', false);
+    showError($('notice'), err, attach, 'Allow this site');
+    return;
+  }
+  showError(where, err, retry);
 }
 
 // encodeHeader writes non-ASCII header text as an RFC 2047 encoded word.
@@ -30,28 +30,54 @@ function encodeHeader(s) {
 }
 
 async function start() {
+  clearError($('notice'));
+  state.cfg = state.cfg || await (await fetch('config.json')).json();
   try {
-    const cfg = await (await fetch('config.json')).json();
-    state.client = await connect({ ports: cfg.ports });
-    $('conn').textContent = `cardbridge ${state.client.info.version} · ${state.client.transport}`;
-    $('conn').className = 'pill pill-ok';
-    const { readers } = await state.client.listCards();
-    const r = readers.find((x) => x.card);
-    if (!r) throw new Error('Insert your card.');
-    state.card = r.card;
-    const { certificates } = await state.client.listCertificates(r.card.serial);
-    const mine = certificates.find((c) => c.keyId && c.emails.length);
-    if (!mine) throw new Error('Your card has no e-mail certificate yet. Activate one on the certificate activation page first.');
-    state.certificate = pem(mine.der);
-    $('from').value = mine.emails[0];
-    $('to').value = mine.emails[0];
-    $('send').disabled = false;
-    $('ask').disabled = false;
+    state.client = await connect({ ports: state.cfg.ports });
+  } catch (err) {
+    setPill('cardbridge not found', false);
+    showError($('notice'), err, start);
+    return;
+  }
+  state.client.on('cards.changed', ({ readers }) => { state.readers = readers; useCard(state.card).catch((e) => failed(e, $('notice'))); });
+  await attach();
+}
+
+async function attach() {
+  clearError($('notice'));
+  try {
+    const { readers } = await state.client.subscribe();
+    state.readers = readers;
+    setPill(`cardbridge ${state.client.info.version} · ${state.client.transport}`, true);
+    await useCard(state.card);
     await refreshInbox();
   } catch (err) {
-    if (!state.client) { $('conn').textContent = 'cardbridge not found'; $('conn').className = 'pill pill-bad'; }
-    showError(err);
+    failed(err, $('notice'), attach);
   }
+}
+
+/** Shows the choice of card and takes the e-mail certificate of the one in use. */
+async function useCard(want) {
+  const before = state.card;
+  state.card = chooseCard($('card-choice'), state.readers, want, state.cfg.card, (s) => useCard(s).catch((e) => failed(e, $('notice'))));
+  if (state.card === before && state.certificate) return;
+  state.certificate = null;
+  $('send').disabled = true;
+  $('ask').disabled = true;
+  $('from').value = '';
+  if (!state.card) { $('card-line').textContent = 'Insert your card into the reader.'; return; }
+  const { certificates } = await state.client.listCertificates(state.card);
+  const mine = certificates.find((c) => c.keyId && c.emails.length && !c.isCA);
+  if (!mine) {
+    $('card-line').textContent = `Card ${groupSerial(state.card)} has no e-mail certificate yet. Activate one on the certificate activation page first.`;
+    return;
+  }
+  $('card-line').textContent = `Card ${groupSerial(state.card)}: ${mine.subject}, valid until ${new Date(mine.notAfter).toLocaleDateString()}.`;
+  state.certificate = pem(mine.der);
+  $('from').value = mine.emails[0];
+  if (!$('to').value) $('to').value = mine.emails[0];
+  $('send').disabled = false;
+  $('ask').disabled = false;
 }
 
 async function refreshInbox() {
@@ -64,62 +90,97 @@ async function refreshInbox() {
     li.dataset.kind = m.kind;
     const left = document.createElement('span');
     const tag = document.createElement('span');
-    tag.className = 'tag' + (m.kind === 'encrypted' ? ' enc' : '');
-    tag.textContent = m.kind === 'encrypted' ? 'encrypted' : '✓ signed';
+    if (m.kind === 'encrypted') {
+      tag.className = 'tag enc';
+      tag.textContent = 'encrypted';
+    } else {
+      // The tag says what the check found, never just "signed".
+      const ok = m.check && m.check.valid;
+      tag.className = 'tag ' + (ok ? 'good' : 'bad');
+      tag.textContent = ok ? `✓ signed by ${m.check.signer}` : '⚠ signature not valid';
+      li.dataset.valid = String(!!ok);
+    }
     left.append(tag, document.createTextNode(`${m.subject} — ${m.from}`));
     const btn = document.createElement('button');
     btn.className = 'primary';
     btn.textContent = m.kind === 'encrypted' ? 'Decrypt' : 'View';
-    btn.onclick = () => openMessage(m).catch(showError);
+    btn.onclick = () => openMessage(m, btn);
     li.append(left, btn);
     ul.append(li);
   }
 }
 
-async function openMessage(m) {
-  $('error').hidden = true;
+function checkWords(c) {
+  if (!c) return 'This message was not checked.';
+  const who = c.signer ? `${c.signer}${c.email ? ' <' + c.email + '>' : ''}` : 'an unknown signer';
+  if (c.valid) {
+    return `✓ Signed by ${who}. The signature is valid and the certificate, issued by ${c.issuer}, ` +
+      `is valid until ${new Date(c.notAfter).toLocaleDateString()}.`;
+  }
+  return `⚠ Do not trust this message: signed by ${who}, but ${c.problem}.`;
+}
+
+async function openMessage(m, btn) {
+  clearError($('read-error'));
   const out = $('read-result');
   out.className = 'result';
-  let text;
-  if (m.kind === 'encrypted') {
-    text = fromUtf8(await state.client.smimeDecrypt({ card: state.card.serial, message: fromBase64(m.raw) }));
-    const body = text.split(/\r?\n\r?\n/).slice(1).join('\n\n');
-    out.className = 'result ok';
-    out.innerHTML = '<p>✓ Decrypted with the key on your card:</p><div class="opened" id="opened"></div>';
-    $('opened').textContent = body;
-  } else {
-    text = fromUtf8(fromBase64(m.raw));
-    out.innerHTML = '<p>Signed message as sent (multipart/signed):</p><div class="opened" id="opened"></div>';
-    $('opened').textContent = text;
+  out.textContent = '';
+  try {
+    if (m.kind === 'encrypted') {
+      btn.disabled = true;
+      const text = fromUtf8(await state.client.smimeDecrypt({ card: state.card, message: fromBase64(m.raw) }));
+      const body = text.split(/\r?\n\r?\n/).slice(1).join('\n\n');
+      out.className = 'result ok';
+      out.innerHTML = '<p>✓ Decrypted with the key on your card:</p><div class="opened" id="opened"></div>';
+      $('opened').textContent = body;
+    } else {
+      out.className = 'result ' + (m.check && m.check.valid ? 'ok' : 'bad');
+      out.innerHTML = '<p id="check"></p><div class="opened" id="opened"></div>';
+      $('check').textContent = checkWords(m.check);
+      $('opened').textContent = fromUtf8(fromBase64(m.raw));
+    }
+    out.scrollIntoView({ block: 'start' });
+  } catch (err) {
+    failed(err, $('read-error'), () => openMessage(m, btn));
+  } finally {
+    btn.disabled = false;
   }
 }
 
-$('send').onclick = async () => {
-  $('error').hidden = true;
+async function send() {
+  clearError($('send-error'));
   $('send').disabled = true;
   try {
     const msg = [
       `From: ${$('from').value}`, `To: ${$('to').value}`, `Subject: ${encodeHeader($('subject').value)}`,
       `Date: ${new Date().toUTCString()}`, 'Content-Type: text/plain; charset=utf-8', '', $('body').value.replace(/\r?\n/g, '\r\n'), '',
     ].join('\r\n');
-    const signed = await state.client.smimeSign({ card: state.card.serial, message: msg });
+    const signed = await state.client.smimeSign({ card: state.card, message: msg });
     const r = await fetch('api/mail/send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ message: toBase64(signed) }) });
     if (!r.ok) throw new Error((await r.json()).error);
     $('send-result').className = 'result ok';
     $('send-result').textContent = '✓ Signed on your card and sent.';
     await refreshInbox();
-  } catch (err) { showError(err); } finally { $('send').disabled = false; }
-};
+  } catch (err) {
+    failed(err, $('send-error'), send);
+  } finally {
+    $('send').disabled = !state.certificate;
+  }
+}
+
+$('send').onclick = send;
 
 $('ask').onclick = async () => {
-  $('error').hidden = true;
+  clearError($('send-error'));
   try {
     const r = await fetch('api/mail/encrypted', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ certificate: state.certificate }) });
     if (!r.ok) throw new Error((await r.json()).error);
     $('send-result').className = 'result ok';
     $('send-result').textContent = '✓ An encrypted message is in your inbox.';
     await refreshInbox();
-  } catch (err) { showError(err); }
+  } catch (err) {
+    failed(err, $('send-error'));
+  }
 };
 
 start();
