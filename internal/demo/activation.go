@@ -22,10 +22,10 @@ import (
 // belongs to it the page learns from cardbridge (keys.list), by the label
 // it gave the key (KeyLabel).
 type activation struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Email       string   `json:"email"`
-	KeyLabel    string   `json:"keyLabel"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	KeyLabel string `json:"keyLabel"`
 	// KeyID is the CKA_ID (hex, as keys.list gives it) of the key the
 	// request was made with: the new key, or one the user chose to reuse.
 	KeyID       string   `json:"keyId,omitempty"`

@@ -41,6 +41,7 @@ const (
 	CodeCertificateMismatch = 1010
 	CodeTimeout             = 1011
 	CodeSlotOccupied        = 1012
+	CodeCardNotAnswering    = 1013
 	CodeInternal            = 1099
 )
 
@@ -62,6 +63,7 @@ var codeNames = map[int]string{
 	CodeCertificateMismatch: "certificate_mismatch",
 	CodeTimeout:             "timeout",
 	CodeSlotOccupied:        "slot_occupied",
+	CodeCardNotAnswering:    "card_not_answering",
 	CodeInternal:            "internal",
 }
 

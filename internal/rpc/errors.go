@@ -52,6 +52,7 @@ func toProtocolError(err error) *protocol.Error {
 		{token.ErrInvalidInput, protocol.CodeInvalidParams},
 		{token.ErrCertificateMismatch, protocol.CodeCertificateMismatch},
 		{token.ErrSlotFull, protocol.CodeSlotOccupied},
+		{token.ErrNotAnswering, protocol.CodeCardNotAnswering},
 		{csr.ErrInvalid, protocol.CodeInvalidParams},
 		{p12.ErrInvalid, protocol.CodeInvalidParams},
 		{cms.ErrInvalid, protocol.CodeInvalidParams},

@@ -47,6 +47,7 @@ type daemonOpts struct {
 	origins       []string // allowed besides portal
 	observe       bool     // keep the info log lines in testDaemon.logs
 	limits        *Limits  // instead of DefaultLimits
+	opTimeout     time.Duration
 }
 
 // startDaemon runs the real daemon stack in-process on a fresh SoftHSM2
@@ -58,7 +59,7 @@ func startDaemon(t testing.TB, o daemonOpts) *testDaemon {
 	t.Setenv("CB_TEST_PIN", softhsmtest.PIN)
 	t.Setenv("CB_TEST_PINENTRY_LOG", d.pinLog)
 	mods := append([]string{tok.Module}, o.modules...)
-	m, err := token.Open(token.Options{Modules: mods, LoginFault: o.loginFault})
+	m, err := token.Open(token.Options{Modules: mods, LoginFault: o.loginFault, OpTimeout: o.opTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

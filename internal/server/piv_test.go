@@ -38,7 +38,7 @@ type pivBench struct {
 
 func startPIV(t *testing.T) *pivBench { return startPIVWith(t, vcard.Options{}) }
 
-func startPIVWith(t *testing.T, opts vcard.Options) *pivBench {
+func startPIVWith(t *testing.T, opts vcard.Options, dopts ...daemonOpts) *pivBench {
 	t.Helper()
 	// One pcscd for the test binary: libpcsclite, loaded with the
 	// modules into this process, finds its pcscd once.
@@ -54,7 +54,12 @@ func startPIVWith(t *testing.T, opts vcard.Options) *pivBench {
 		mods = append(mods, m)
 	}
 	b := &pivBench{t: t, pcsc: p, card: card, state: state}
-	b.d = startDaemon(t, daemonOpts{modules: mods})
+	do := daemonOpts{}
+	if len(dopts) > 0 {
+		do = dopts[0]
+	}
+	do.modules = mods
+	b.d = startDaemon(t, do)
 	var cards protocol.CardsList
 	b.d.dial(portal).mustCall("cards.list", nil, &cards)
 	for _, r := range cards.Readers {

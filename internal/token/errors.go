@@ -18,6 +18,9 @@ var (
 	ErrUnsupported    = errors.New("not supported by this card")
 	ErrCancelled      = errors.New("cancelled")
 	ErrInvalidInput   = errors.New("invalid input")
+	// ErrNotAnswering: the card (or its module) has not finished an
+	// operation in OpTimeout; its request was given up.
+	ErrNotAnswering = errors.New("the card is not answering")
 	// ErrCertificateMismatch: no key on the card fits the certificate.
 	ErrCertificateMismatch = errors.New("no key on the card matches the certificate")
 )

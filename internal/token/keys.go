@@ -200,7 +200,7 @@ func (c *conn) keys() ([]KeyInfo, error) {
 		if err != nil || len(a[pkcs11.CKA_ID]) == 0 {
 			continue
 		}
-		if isAuthority(c, h, a[pkcs11.CKA_VALUE]) {
+		if isAuthority(c, h) {
 			// A CA certificate of the chain, whose public key some
 			// modules (OpenSC) show as an object of its own: not a key
 			// of the user's.
@@ -211,8 +211,8 @@ func (c *conn) keys() ([]KeyInfo, error) {
 		if k == nil {
 			// Some cards keep only the certificate and the private key.
 			cert, err := x509.ParseCertificate(a[pkcs11.CKA_VALUE])
-			if err != nil {
-				continue
+			if err != nil || cert.IsCA {
+				continue // a certificate alone, of a CA: not a key
 			}
 			alg, ok := keyAlgorithmOf(cert.PublicKey)
 			if !ok {
@@ -233,14 +233,13 @@ func (c *conn) keys() ([]KeyInfo, error) {
 	return out, nil
 }
 
-// isAuthority reports a certificate object that is a CA's: by its
-// category, or by its basic constraints.
-func isAuthority(c *conn, h pkcs11.ObjectHandle, der []byte) bool {
-	if cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY); err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2 {
-		return true
-	}
-	cert, err := x509.ParseCertificate(der)
-	return err == nil && cert.IsCA
+// isAuthority reports a certificate object stored as a CA's
+// (CKA_CERTIFICATE_CATEGORY 2, as cardbridge and pkcs11-tool write the
+// chain). Basic constraints alone do not say it: a self-signed user
+// certificate often claims CA:TRUE.
+func isAuthority(c *conn, h pkcs11.ObjectHandle) bool {
+	cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY)
+	return err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2
 }
 
 func (c *conn) publicKey(h pkcs11.ObjectHandle) (*KeyInfo, error) {

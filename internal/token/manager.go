@@ -24,7 +24,16 @@ type Options struct {
 	// CKR_* code that then stands in for the card's answer. It is the seam
 	// for tests of states SoftHSM2 cannot reach, such as a locked PIN.
 	LoginFault func(serial string) uint
+	// OpTimeout bounds one operation on a card once it holds the card,
+	// and the wait for a card another operation holds; 0 is
+	// DefaultOpTimeout.
+	OpTimeout time.Duration
 }
+
+// DefaultOpTimeout is longer than any card takes for one operation (RSA
+// key generation on a slow card takes a minute) or a batch of 1000
+// signatures on a fast one.
+const DefaultOpTimeout = 3 * time.Minute
 
 // Manager owns the loaded modules, one lock per card, and the caches of
 // what was read from the cards. See the package doc for the rules.
@@ -32,13 +41,14 @@ type Manager struct {
 	log        *zap.Logger
 	mods       []*module
 	loginFault func(string) uint
+	opTimeout  time.Duration
 
 	scans *cache[[]slot]    // one key: every slot of every module
 	keys  *cache[[]KeyInfo] // by card key
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex // by card key
-	algs  map[string][]string    // by card key: a token's mechanisms do not change
+	locks map[string]cardMutex // by card key
+	algs  map[string][]string  // by card key: a token's mechanisms do not change
 }
 
 type module struct {
@@ -64,11 +74,15 @@ func Open(opts Options) (*Manager, error) {
 		loginFault: opts.LoginFault,
 		scans:      newCache[[]slot](scanTTL),
 		keys:       newCache[[]KeyInfo](keysTTL),
-		locks:      map[string]*sync.Mutex{},
+		locks:      map[string]cardMutex{},
+		opTimeout:  opts.OpTimeout,
 		algs:       map[string][]string{},
 	}
 	if m.log == nil {
 		m.log = zap.NewNop()
+	}
+	if m.opTimeout <= 0 {
+		m.opTimeout = DefaultOpTimeout
 	}
 	loaded := map[string]bool{}
 	load := func(path string, must bool) error {
@@ -165,7 +179,13 @@ func (m *Manager) reinit(mod *module, seen uint64) {
 	if mod.gen.Load() != seen || time.Since(mod.lastReinit) < reinitEvery {
 		return
 	}
-	mod.rw.Lock()
+	// Only between calls, and without waiting long: a call stuck in the
+	// module must not take the re-initialisation, and with it every
+	// later call of the module, along.
+	if !tryLock(&mod.rw, 2*time.Second) {
+		m.log.Warn("module busy; not re-initialised", zap.String("module", mod.path))
+		return
+	}
 	mod.ctx.Finalize()
 	if err := mod.ctx.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		m.log.Warn("re-initialise pkcs11 module", zap.String("module", mod.path), zap.Error(err))
@@ -175,6 +195,18 @@ func (m *Manager) reinit(mod *module, seen uint64) {
 	mod.rw.Unlock()
 	m.scans.dropAll()
 	m.keys.dropAll()
+}
+
+// tryLock takes l for writing if it can within wait.
+func tryLock(l *sync.RWMutex, wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); ; time.Sleep(5 * time.Millisecond) {
+		if l.TryLock() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // idle reports that no call is in the module right now.

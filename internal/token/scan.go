@@ -1,10 +1,10 @@
 package token
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -218,16 +218,37 @@ func (m *Manager) Refresh() {
 	}
 }
 
-// cardLock returns the mutex of the card in s. Every session on a card
+// cardLock returns the lock of the card in s. Every session on a card
 // holds it: cards do one thing at a time, and a login is the token's, not
 // the session's.
-func (m *Manager) cardLock(s slot) *sync.Mutex {
+func (m *Manager) cardLock(s slot) cardMutex {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, ok := m.locks[s.key()]
 	if !ok {
-		l = &sync.Mutex{}
+		l = make(cardMutex, 1)
 		m.locks[s.key()] = l
 	}
 	return l
 }
+
+// cardMutex is a card's lock. Waiting for it ends with the caller's
+// context or after opTimeout: the holder may be stuck in a module call
+// that never returns (OpenSC can hang in C_Sign when a card is pulled),
+// and that must cost the waiter an error, not its request for good.
+type cardMutex chan struct{}
+
+func (l cardMutex) lock(ctx context.Context, wait time.Duration) error {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+	case <-t.C:
+		return ErrNotAnswering
+	}
+}
+
+func (l cardMutex) unlock() { <-l }

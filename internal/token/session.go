@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/pkcs11"
+	"go.uber.org/zap"
 )
 
 // ErrSessionClosed is returned by a Session, or a Signer taken from one,
@@ -52,6 +53,11 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 			return err
 		}
 	}
+	// The session is closed when Do returns, also when do gave up on
+	// work that goes on in its goroutine: that work then stops at its
+	// next step instead of signing for a request that has ended.
+	sess := &Session{ctx: ctx}
+	defer sess.closed.Store(true)
 	// The same card, found again by its serial: it may have moved while
 	// the user was typing.
 	return m.do(ctx, s.serial(), func(c *conn) error {
@@ -64,22 +70,52 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 			return err
 		}
 		defer tm.since(phaseCard, t0)
-		sess := &Session{ctx: ctx, c: c}
-		defer sess.closed.Store(true)
+		sess.c = c
 		return fn(sess)
 	})
 }
 
 // do runs fn with a fresh read-write session on the card, holding the
 // card's lock. Failures of a card that has gone become ErrCardRemoved.
+//
+// The work runs in a goroutine of its own, and do gives up on it when ctx
+// ends or after opTimeout, with ErrNotAnswering: a module call that never
+// returns must cost only its card, never the caller's request for good nor
+// other cards. The abandoned goroutine keeps the card's lock and its
+// session until the call returns, if ever; others waiting for the card
+// give up the same way.
 func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error) error {
 	s, err := m.find(serial)
 	if err != nil {
 		return err
 	}
 	lock := m.cardLock(s)
-	lock.Lock()
-	defer lock.Unlock()
+	if err := lock.lock(ctx, m.opTimeout); err != nil {
+		return fmt.Errorf("card %s: %w", s.serial(), err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer lock.unlock()
+		done <- m.session(ctx, s, fn)
+	}()
+	t := time.NewTimer(m.opTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+	case <-t.C:
+		m.log.Warn("card operation abandoned", zap.String("token_serial", s.serial()), zap.String("module", s.mod.path),
+			zap.Duration("after", m.opTimeout))
+		m.dropCard(s)
+		return fmt.Errorf("card %s: %w", s.serial(), ErrNotAnswering)
+	}
+}
+
+// session opens a session on the card in s, runs fn in it and closes it;
+// the caller holds the card's lock.
+func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
@@ -88,7 +124,8 @@ func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error)
 	if s.mod.gen.Load() != s.gen {
 		// Re-initialised since the scan: slot IDs may have changed.
 		s.mod.rw.RUnlock()
-		s, err = m.find(serial)
+		var err error
+		s, err = m.find(s.serial())
 		s.mod.rw.RLock()
 		if err != nil {
 			return err

@@ -56,6 +56,10 @@ type Options struct {
 	// pulls the card out then, leaving the command unanswered: a card
 	// yanked in the middle of an operation.
 	Pull func(ins byte) bool
+	// Stall, when set, is asked like Pull; true makes the card stop
+	// answering, from that command on, while it stays in the reader: a
+	// card (or a reader) that hangs, until Remove.
+	Stall func(ins byte) bool
 	// Logf, when set, gets one line per APDU: instruction and status word,
 	// never the data.
 	Logf func(format string, args ...any)
@@ -85,6 +89,7 @@ type Card struct {
 	atr    []byte
 	slow   time.Duration
 	pull   func(ins byte) bool
+	stall  func(ins byte) bool
 	stop   chan struct{} // closed by Remove: ends a --slow wait at once
 	serial uint32
 	done   chan struct{}
@@ -116,7 +121,7 @@ func Insert(ctx context.Context, addr, stateDir string, opts Options) (*Card, er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	c := &Card{conn: conn, atr: atrYubiKey, slow: opts.Slow, pull: opts.Pull, serial: st.Serial,
+	c := &Card{conn: conn, atr: atrYubiKey, slow: opts.Slow, pull: opts.Pull, stall: opts.Stall, serial: st.Serial,
 		stop: make(chan struct{}),
 		done: make(chan struct{}), seen: make(chan struct{})}
 	c.applet = &applet{st: st, unknown: opts.Mode == ModeUnknown, logf: opts.Logf}
@@ -173,6 +178,10 @@ func (c *Card) serve() {
 		}
 		if len(msg) > 1 && c.pull != nil && c.pull(msg[1]) {
 			c.pullOut()
+			return
+		}
+		if len(msg) > 1 && c.stall != nil && c.stall(msg[1]) {
+			<-c.stop
 			return
 		}
 		out := c.answer(msg)
