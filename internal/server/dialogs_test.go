@@ -176,7 +176,7 @@ func TestNonASCIIOriginsRefused(t *testing.T) {
 	}
 	t.Setenv("CB_TEST_CONFIRM", "no")
 	wantCode(t, d.dial("https://xn--pypal-4ve.example").call("cards.list", nil, nil), protocol.CodeOriginDenied)
-	if p := d.prompts(); len(p) != 1 || !strings.Contains(p[0], "https://xn--pypal-4ve.example wants") {
+	if p := d.prompts(); len(p) != 1 || !strings.Contains(p[0], "Allow https://xn--pypal-4ve.example to use your cards?") {
 		t.Fatalf("prompts = %q", p)
 	}
 }
