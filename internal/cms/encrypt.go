@@ -25,6 +25,7 @@ func Encrypt(content []byte, cert *x509.Certificate, gcm bool) ([]byte, error) {
 	var ri []byte
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
+		//lint:ignore SA1019 S/MIME key transport as mail clients write it (RFC 5652 KTRI); the card decrypts it
 		ek, err := rsa.EncryptPKCS1v15(rand.Reader, pub, cek)
 		if err != nil {
 			return nil, err

@@ -33,9 +33,6 @@ var (
 	oidECDHSHA512 = asn1.ObjectIdentifier{1, 3, 132, 1, 11, 3}
 )
 
-// ErrNotRecipient means no recipient of the message is the given key.
-var ErrNotRecipient = errors.New("the message is not encrypted for this key")
-
 // Recipient is one RecipientInfo: who can open the message, and the
 // content key encrypted for them.
 type Recipient struct {

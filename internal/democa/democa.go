@@ -142,10 +142,6 @@ func create(dir string) error {
 	return nil
 }
 
-// Chain is what a client needs besides its own certificate: the
-// intermediate, then the root.
-func (ca *CA) Chain() []*x509.Certificate { return []*x509.Certificate{ca.Intermediate, ca.Root} }
-
 // ErrBadRequest is returned for a CSR the CA will not sign.
 var ErrBadRequest = errors.New("bad certificate request")
 

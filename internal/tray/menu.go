@@ -47,7 +47,6 @@ type menu struct {
 	readers, expiry []*entry
 	siteItems       []*entry
 	removes         []*entry
-	noSites         *entry
 	autostart       *systray.MenuItem
 }
 
