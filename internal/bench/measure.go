@@ -62,11 +62,11 @@ func (e *env) run(r *Report) error {
 	}
 	e.ecKey = gen.KeyID
 
-	raw, err := openRaw(e.module, e.serial)
+	raw, err := OpenRaw(e.module, e.serial)
 	if err != nil {
 		return err
 	}
-	defer raw.close()
+	defer raw.Close()
 
 	// Batches: cardbridge signs a batch in one session after one PIN
 	// dialog and one login, and so does the raw loop (login, sign,

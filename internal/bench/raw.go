@@ -8,16 +8,16 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// raw is the benchmark's yardstick: the module driven straight through
+// Raw is the benchmark's yardstick: the module driven straight through
 // PKCS#11 in this process, with none of cardbridge's layers. It is the one
 // PKCS#11 user outside internal/token, because "raw PKCS#11" is what it
 // measures.
-type raw struct {
+type Raw struct {
 	p    *pkcs11.Ctx
 	slot uint
 }
 
-func openRaw(module, serial string) (*raw, error) {
+func OpenRaw(module, serial string) (*Raw, error) {
 	p := pkcs11.New(module)
 	if p == nil {
 		return nil, fmt.Errorf("load %s", module)
@@ -26,10 +26,10 @@ func openRaw(module, serial string) (*raw, error) {
 		p.Destroy()
 		return nil, err
 	}
-	r := &raw{p: p}
+	r := &Raw{p: p}
 	slots, err := p.GetSlotList(true)
 	if err != nil {
-		r.close()
+		r.Close()
 		return nil, err
 	}
 	for _, sl := range slots {
@@ -38,11 +38,11 @@ func openRaw(module, serial string) (*raw, error) {
 			return r, nil
 		}
 	}
-	r.close()
+	r.Close()
 	return nil, fmt.Errorf("token %s not found", serial)
 }
 
-func (r *raw) close() {
+func (r *Raw) Close() {
 	r.p.Finalize()
 	r.p.Destroy()
 }
@@ -55,7 +55,7 @@ type rawBatch struct {
 
 // batch opens a session, logs in, signs n digests one after the other,
 // logs out and closes the session, as cardbridge does for one request.
-func (r *raw) batch(pin string, id []byte, ec bool, n int) (rawBatch, error) {
+func (r *Raw) batch(pin string, id []byte, ec bool, n int) (rawBatch, error) {
 	t0 := time.Now()
 	sh, err := r.p.OpenSession(r.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
@@ -96,4 +96,33 @@ func (r *raw) batch(pin string, id []byte, ec bool, n int) (rawBatch, error) {
 	signed := time.Since(t1)
 	r.p.Logout(sh)
 	return rawBatch{total: time.Since(t0), sign: signed}, nil
+}
+
+// ListKeys does what a key list does on the card, straight through the
+// module: a session, the public key and certificate objects and their
+// attributes.
+func (r *Raw) ListKeys() (int, error) {
+	sh, err := r.p.OpenSession(r.slot, pkcs11.CKF_SERIAL_SESSION)
+	if err != nil {
+		return 0, err
+	}
+	defer r.p.CloseSession(sh)
+	n := 0
+	for _, class := range []uint{pkcs11.CKO_PUBLIC_KEY, pkcs11.CKO_CERTIFICATE} {
+		if err := r.p.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {
+			return 0, err
+		}
+		hs, _, err := r.p.FindObjects(sh, 64)
+		r.p.FindObjectsFinal(sh)
+		if err != nil {
+			return 0, err
+		}
+		for _, h := range hs {
+			if _, err := r.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, nil), pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)}); err != nil && class == pkcs11.CKO_CERTIFICATE {
+				return 0, err
+			}
+		}
+		n += len(hs)
+	}
+	return n, nil
 }

@@ -27,7 +27,7 @@ import (
 // installed both has them, and the virtual PIV card in a reader of a
 // private pcscd.
 type pivBench struct {
-	t      *testing.T
+	t      testing.TB
 	d      *testDaemon
 	pcsc   *pcsctest.PCSC
 	card   *vcard.Card
@@ -36,9 +36,9 @@ type pivBench struct {
 	reader string
 }
 
-func startPIV(t *testing.T) *pivBench { return startPIVWith(t, vcard.Options{}) }
+func startPIV(t testing.TB) *pivBench { return startPIVWith(t, vcard.Options{}) }
 
-func startPIVWith(t *testing.T, opts vcard.Options, dopts ...daemonOpts) *pivBench {
+func startPIVWith(t testing.TB, opts vcard.Options, dopts ...daemonOpts) *pivBench {
 	t.Helper()
 	// One pcscd for the test binary: libpcsclite, loaded with the
 	// modules into this process, finds its pcscd once.

@@ -40,9 +40,14 @@ func (c *cache[T]) epoch(key string) uint64 { return c.epochs[key] + c.all }
 
 // get returns the entry for key if it is fresh, or loads it.
 func (c *cache[T]) get(key string, load func() (T, error)) (T, error) {
+	return c.within(key, c.ttl, load)
+}
+
+// within is get for a caller content with an entry up to maxAge old.
+func (c *cache[T]) within(key string, maxAge time.Duration, load func() (T, error)) (T, error) {
 	c.mu.Lock()
 	ep := c.epoch(key)
-	if e, ok := c.entries[key]; ok && e.epoch == ep && time.Since(e.at) < c.ttl {
+	if e, ok := c.entries[key]; ok && e.epoch == ep && time.Since(e.at) < maxAge {
 		c.mu.Unlock()
 		return e.val, nil
 	}

@@ -130,7 +130,13 @@ func (m *Manager) askPIN(ctx context.Context, s slot, fn LoginFunc) (credential,
 	ti, err := s.mod.ctx.GetTokenInfo(s.id)
 	s.mod.rw.RUnlock()
 	if err != nil {
-		return credential{}, fmt.Errorf("read token info of %s: %w", s.serial(), mapError(err))
+		m.dropCard(s)
+		return credential{}, m.gone(s, fmt.Errorf("read token info of %s: %w", s.serial(), mapError(err)))
+	}
+	if clean(ti.SerialNumber) != s.serial() {
+		// Another card took its place since the scan.
+		m.dropCard(s)
+		return credential{}, fmt.Errorf("card %s: %w", s.serial(), ErrCardRemoved)
 	}
 	st := pinState(&ti)
 	if st.Locked {

@@ -75,11 +75,22 @@ func (mod *module) slots() ([]slot, error) {
 // PC/SC traffic.
 const scanTTL = 250 * time.Millisecond
 
+// findTTL is how old a scan may be for finding a card a request names.
+// On a PC/SC reader a scan costs tens of milliseconds (OpenSC asks pcscd
+// about every reader), and a request must not pay that each time: the
+// operation itself notices a card that left (and session checks that the
+// card in the slot is still the one named), while cards.list, which
+// shows the readers, keeps to scanTTL.
+const findTTL = 2 * time.Second
+
 // scan lists the slots of every module, from the cache when it is fresh. A
 // module whose slots answered with errors is re-initialised (rate-limited)
 // and read again.
-func (m *Manager) scan() []slot {
-	ss, _ := m.scans.get("", func() ([]slot, error) {
+func (m *Manager) scan() []slot { return m.scanWithin(scanTTL) }
+
+// scanWithin is scan, content with a scan up to maxAge old.
+func (m *Manager) scanWithin(maxAge time.Duration) []slot {
+	ss, _ := m.scans.within("", maxAge, func() ([]slot, error) {
 		var all []slot
 		for _, mod := range m.mods {
 			seen := mod.gen.Load()
@@ -153,6 +164,11 @@ func anyStale(ss []slot) bool {
 // C_Initialize) are re-initialised, at most once per reinitEvery, and the
 // slots are read again.
 func (m *Manager) find(serial string) (slot, error) {
+	if serial != "" {
+		if s, err := m.findIn(m.scanWithin(findTTL), serial); err == nil {
+			return s, nil
+		}
+	}
 	s, err := m.findIn(m.scan(), serial)
 	if !errors.Is(err, ErrCardNotPresent) {
 		return s, err

@@ -137,6 +137,13 @@ func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) e
 		m.dropCard(s)
 		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
 	}
+	// The slot came from a scan up to findTTL old: make sure it still
+	// holds the card that was named, not one put in its place since.
+	if ti, err := p.GetTokenInfo(s.id); err != nil || clean(ti.SerialNumber) != s.serial() {
+		p.CloseSession(sh)
+		m.dropCard(s)
+		return fmt.Errorf("card %s: %w", s.serial(), ErrCardRemoved)
+	}
 	c := &conn{m: m, slot: s, p: p, sh: sh}
 	err = fn(c)
 	if c.loggedIn {
