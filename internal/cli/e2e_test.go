@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/pem"
+	"github.com/cardbridge/cardbridge/internal/vcard/pcsctest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		panic(string(out))
 	}
 	code := m.Run()
+	pcsctest.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,8 +35,11 @@ test('the SDK launches cardbridge through a cardbridge:// link', { timeout: 1200
   const hsm = path.join(home, 'softhsm');
   mkdirSync(path.join(hsm, 'tokens'), { recursive: true });
   writeFileSync(path.join(hsm, 'softhsm2.conf'), `directories.tokendir = ${hsm}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  // Other programs may hold 47150-47154: the daemon the link starts
+  // listens on a free port, which the page's SDK is told.
+  const port = await freePort();
   const env = {
-    ...process.env, HOME: home, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: path.join(home, '.config'),
+    ...process.env, CARDBRIDGE_LISTEN: `127.0.0.1:${port}`, HOME: home, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: path.join(home, '.config'),
     XDG_DATA_HOME: path.join(home, '.local', 'share'), XDG_STATE_HOME: path.join(home, '.local', 'state'),
     DISPLAY: ':99', DBUS_SESSION_BUS_ADDRESS: '', SOFTHSM2_CONF: path.join(hsm, 'softhsm2.conf'),
     CARDBRIDGE_PINENTRY: pinentry, CB_TEST_PIN: '123456', CB_TEST_PINENTRY_LOG: path.join(home, 'pinentry.log'),
@@ -49,7 +53,7 @@ test('the SDK launches cardbridge through a cardbridge:// link', { timeout: 1200
       import { connect } from '/sdk.js';
       document.getElementById('go').onclick = async () => {
         try {
-          const cb = await connect({ transports: ['websocket'], launchTimeoutMs: 15000 });
+          const cb = await connect({ transports: ['websocket'], ports: [${port}], launchTimeoutMs: 15000 });
           const { readers } = await cb.listCards();
           document.getElementById('out').textContent = 'ok ' + readers.filter((r) => r.card).map((r) => r.card.label).join(',');
         } catch (e) {
@@ -74,7 +78,34 @@ test('the SDK launches cardbridge through a cardbridge:// link', { timeout: 1200
     await browser.close();
     site.close();
     rmSync(policyFile, { force: true });
-    try { execFileSync('pkill', ['-f', `${binary} serve`]); } catch { /* already gone */ }
+    await stopDaemon(path.join(run, 'cardbridge', 'control.sock'));
     execFileSync(binary, ['uninstall'], { env });
   }
 });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+// stopDaemon asks the daemon behind this test's control socket for its pid
+// and ends that process: never a process found by name.
+function stopDaemon(sock) {
+  return new Promise((resolve) => {
+    const c = net.createConnection(sock, () => c.write('{"type":"ping"}\n'));
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d;
+      if (!buf.includes('\n')) return;
+      try { process.kill(JSON.parse(buf).pid, 'SIGTERM'); } catch { /* gone */ }
+      c.destroy();
+      resolve();
+    });
+    c.on('error', () => resolve());
+  });
+}
