@@ -34,6 +34,8 @@ type serveConfig struct {
 	config   string
 	policy   string
 	debug    bool
+	// refusalMemory: how long a refused site is not asked again.
+	refusalMemory time.Duration
 
 	// onActivity is the tray's busy icon; not a flag.
 	onActivity func(busy bool)
@@ -47,6 +49,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
 	fs.StringVar(&c.policy, "policy", "", "machine policy `FILE`; default: "+sites.DefaultPolicyPath())
 	fs.BoolVar(&c.debug, "debug", false, "log debug messages")
+	fs.DurationVar(&c.refusalMemory, "refusal-memory", time.Minute, "how long a site you refused is refused again without asking `DURATION`")
 }
 
 func defaultConfigDir() string {
@@ -146,7 +149,7 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return fail(err)
 	}
-	svc := rpc.New(rpc.Config{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version(), OnActivity: c.onActivity})
+	svc := rpc.New(rpc.Config{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version(), OnActivity: c.onActivity, RefusalMemory: c.refusalMemory})
 	ctx, stop := context.WithCancel(context.Background())
 	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2), pinentry: path, watchCtx: ctx}
 	defer d.logStart()

@@ -23,12 +23,15 @@ const (
 	// maxConsentPerDomain is the same for one registrable domain (see
 	// sites.Registrable), so that one domain cannot fill the queue.
 	maxConsentPerDomain = 2
-	// refusalMemory is how long a "no" to an origin stands: the page gets
-	// 1007 without a dialog until it has passed.
-	refusalMemory = 10 * time.Minute
+	// refusalMemory is how long a "no" to an origin stands by default
+	// (Config.RefusalMemory): the page gets 1007 without a dialog until it
+	// has passed. Long enough that a page cannot bring its dialog back at
+	// once; short enough that a user who refused by mistake can ask the
+	// page to try again soon.
+	refusalMemory = time.Minute
 	// timeoutMemory is the same for a consent dialog nobody answered;
 	// shorter, as the user may just have been away.
-	timeoutMemory = time.Minute
+	timeoutMemory = 30 * time.Second
 	// domainRefusals refusals (or unanswered dialogs) still standing for
 	// origins of one registrable domain refuse its other origins too, so
 	// that a page cannot go on asking from fresh subdomains.
@@ -88,12 +91,19 @@ func (s *Service) consent(ctx context.Context, c Caller) error {
 		s.cfg.Log.Info("site allowed by the user", zap.String("origin", c.Origin))
 		return nil
 	case isRefusal(err) && ctx.Err() == nil:
-		s.dialogs.remember(c.Origin, domain, time.Now(), refusalMemory)
+		s.dialogs.remember(c.Origin, domain, time.Now(), s.refusalMemory())
 		return protocol.Errorf(protocol.CodeOriginDenied, "the user did not allow %s", c.Origin)
 	case errors.Is(err, pin.ErrTimeout):
 		s.dialogs.remember(c.Origin, domain, time.Now(), timeoutMemory)
 	}
 	return err
+}
+
+func (s *Service) refusalMemory() time.Duration {
+	if s.cfg.RefusalMemory > 0 {
+		return s.cfg.RefusalMemory
+	}
+	return refusalMemory
 }
 
 // admit counts a consent prompt in, or refuses it at once: a recent
@@ -103,7 +113,7 @@ func (d *dialogs) admit(origin, domain string, now time.Time) error {
 	defer d.mu.Unlock()
 	if until, ok := d.refused[origin]; ok {
 		if now.Before(until) {
-			return protocol.Errorf(protocol.CodeOriginDenied, "%s was refused or not answered a short while ago; it is not asked again before %s", origin, until.Format("15:04"))
+			return protocol.Errorf(protocol.CodeOriginDenied, "%s was refused or not answered a short while ago; it is not asked again before %s", origin, until.Format("15:04:05"))
 		}
 		delete(d.refused, origin)
 	}

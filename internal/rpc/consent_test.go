@@ -45,8 +45,8 @@ func TestRefusalsExpire(t *testing.T) {
 	now := time.Now()
 	d.remember("https://a.pest.example", "pest.example", now, refusalMemory)
 	d.remember("https://x.example", "x.example", now, timeoutMemory)
-	if got := code(d.admit("https://a.pest.example", "pest.example", now.Add(time.Minute))); got != protocol.CodeOriginDenied {
-		t.Fatalf("a refused origin asking a minute later: code %d", got)
+	if got := code(d.admit("https://a.pest.example", "pest.example", now.Add(timeoutMemory))); got != protocol.CodeOriginDenied {
+		t.Fatalf("a refused origin asking half a minute later: code %d", got)
 	}
 	if err := d.admit("https://x.example", "x.example", now.Add(timeoutMemory)); err != nil {
 		t.Fatalf("an unanswered origin after timeoutMemory: %v", err)
@@ -70,7 +70,7 @@ func TestRefusalsExpire(t *testing.T) {
 	d.remember("https://m.mixed.example", "mixed.example", now, refusalMemory)
 	d.remember("https://n.mixed.example", "mixed.example", now, timeoutMemory)
 	d.remember("https://o.mixed.example", "mixed.example", now, timeoutMemory)
-	d.remember("https://other.example", "other.example", now.Add(2*timeoutMemory), timeoutMemory)
+	d.remember("https://other.example", "other.example", now.Add(timeoutMemory+time.Second), timeoutMemory)
 	if got := len(d.byDom["mixed.example"]); got != 1 {
 		t.Fatalf("mixed.example has %d standing refusals, want 1", got)
 	}

@@ -89,6 +89,9 @@ type Config struct {
 	// that needed one is under way (the tray's busy icon). It is called
 	// in order, from the request's goroutine, and must not block.
 	OnActivity func(busy bool)
+	// RefusalMemory is how long a site the user refused is refused again
+	// without a dialog; 0 is a minute.
+	RefusalMemory time.Duration
 }
 
 // Service runs methods.

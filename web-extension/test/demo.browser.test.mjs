@@ -16,12 +16,12 @@ const shotsRoot = process.env.CARDBRIDGE_SCREENSHOT_DIR || mkdtempSync(path.join
 console.log(`# screenshots: ${shotsRoot}`);
 
 /** A demo with a queue of dialog answers (see testdata/pinentry-script) and a page on it. */
-async function setup(name) {
+async function setup(name, args = []) {
   const dir = path.join(shotsRoot, name);
   mkdirSync(dir, { recursive: true });
   const queueFile = path.join(mkdtempSync(path.join(tmpdir(), 'cardbridge-queue-')), 'answers');
   writeFileSync(queueFile, '');
-  const demo = await startDemo([], { CB_TEST_PIN_QUEUE: queueFile });
+  const demo = await startDemo(args, { CB_TEST_PIN_QUEUE: queueFile });
   demo.pinValue = readFileSync(demo.env.CB_TEST_PIN_FILE, 'utf8').trim();
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport });
@@ -134,7 +134,9 @@ test('an activation takes three PINs, survives reloads, and webmail names the si
 });
 
 test('every error shows next to its step, in view, and the page recovers', { timeout: 180000 }, async () => {
-  const t = await setup('errors');
+  // A refusal stands for --refusal-memory (a minute by default): long
+  // enough that a page cannot bring its dialog back at once.
+  const t = await setup('errors', ['--refusal-memory', '2s']);
   const { page, demo } = t;
   try {
     // A refused site: the page says so at the top and can ask again.
@@ -143,6 +145,7 @@ test('every error shows next to its step, in view, and the page recovers', { tim
     await assertInView(page, '#notice', /did not allow this site/);
     assert.match(await page.textContent('#conn'), /not allowed/);
     await t.shot('site-refused');
+    await page.waitForTimeout(2500);
     await page.click('#notice .retry');
     await page.waitForSelector('#conn.pill-ok');
     await page.waitForSelector('#notice', { state: 'hidden' });
