@@ -340,23 +340,15 @@ func (c *conn) generate(alg KeyAlgorithm, label string) (KeyInfo, error) {
 		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 	}
-	var mech *pkcs11.Mechanism
 	if alg.RSA {
-		mech = pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)
-		pub = append(pub,
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, alg.Bits),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
-			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true))
-		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true))
+		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true))
+		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true))
 	} else {
-		params, err := asn1.Marshal(alg.oid)
-		if err != nil {
-			return KeyInfo{}, err
-		}
-		mech = pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)
-		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
-		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
+		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
+	}
+	mech, pub, priv, err := withAlgorithm(alg, pub, priv)
+	if err != nil {
+		return KeyInfo{}, err
 	}
 	c.wrote = true
 	hpub, hpriv, err := c.p.GenerateKeyPair(c.sh, []*pkcs11.Mechanism{mech}, pub, priv)
@@ -371,6 +363,26 @@ func (c *conn) generate(alg KeyAlgorithm, label string) (KeyInfo, error) {
 		return KeyInfo{}, fmt.Errorf("read generated %s key: %w", alg.Name, err)
 	}
 	return *k, nil
+}
+
+// withAlgorithm adds to key pair templates what alg needs, and returns the
+// mechanism that generates it.
+func withAlgorithm(alg KeyAlgorithm, pub, priv []*pkcs11.Attribute) (*pkcs11.Mechanism, []*pkcs11.Attribute, []*pkcs11.Attribute, error) {
+	if alg.RSA {
+		pub = append(pub,
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
+			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, alg.Bits),
+			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}))
+		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA))
+		return pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil), pub, priv, nil
+	}
+	params, err := asn1.Marshal(alg.oid)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
+	priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC))
+	return pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil), pub, priv, nil
 }
 
 // privateKey finds the private key object with the given CKA_ID. It needs a

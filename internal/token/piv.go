@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"strings"
@@ -150,23 +149,12 @@ func (s *Session) generatePIV(alg KeyAlgorithm, opts GenerateOptions) (KeyInfo, 
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 	}
-	mech := pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)
-	if alg.RSA {
-		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, alg.Bits),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}))
-		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA))
-	} else {
-		params, err := asn1.Marshal(alg.oid)
-		if err != nil {
-			return KeyInfo{}, err
-		}
-		mech = pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)
-		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
-		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC))
+	mech, pub, priv, err := withAlgorithm(alg, pub, priv)
+	if err != nil {
+		return KeyInfo{}, err
 	}
 	var hpub pkcs11.ObjectHandle
-	err := s.asOfficer(func() error {
+	err = s.asOfficer(func() error {
 		c.wrote = true
 		var err error
 		hpub, _, err = c.p.GenerateKeyPair(c.sh, []*pkcs11.Mechanism{mech}, pub, priv)
