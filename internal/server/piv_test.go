@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -285,4 +287,44 @@ func listed(t *testing.T, c *client, serial string) bool {
 		}
 	}
 	return false
+}
+
+// TestPIVEventsFollowTheReader: a subscribed page hears the card leave and
+// come back within a second of the reader noticing, polled at the
+// daemon's usual half second.
+func TestPIVEventsFollowTheReader(t *testing.T) {
+	b := startPIV(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.d.svc.Watch(ctx, 500*time.Millisecond, nil)
+	c := b.d.dial(portal)
+	var first protocol.CardsList
+	c.mustCall("events.subscribe", nil, &first)
+	wait := func(present bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			c.ws.SetReadDeadline(deadline)
+			var r reply
+			if err := c.ws.ReadJSON(&r); err != nil {
+				t.Fatalf("no cards.changed with the card %s within a second: %v", map[bool]string{true: "in", false: "out"}[present], err)
+			}
+			if r.Method != "cards.changed" {
+				continue
+			}
+			var l protocol.CardsList
+			json.Unmarshal(r.Params, &l)
+			found := false
+			for _, rd := range l.Readers {
+				found = found || (rd.Card != nil && rd.Card.Serial == b.serial)
+			}
+			if found == present {
+				return
+			}
+		}
+	}
+	b.pcsc.Remove(t, 0) // returns once pcscd noticed
+	wait(false)
+	b.card = b.pcsc.Insert(t, 0, b.state, vcard.Options{})
+	wait(true)
 }
