@@ -328,3 +328,59 @@ func TestPIVEventsFollowTheReader(t *testing.T) {
 	b.card = b.pcsc.Insert(t, 0, b.state, vcard.Options{})
 	wait(true)
 }
+
+// TestPIVMail: S/MIME and CMS with keys in 9a, 9c and 9d of the PIV card:
+// clear-signed mail and a detached CMS signature that openssl verifies,
+// and mail that openssl encrypted to the RSA key (9a) and to the EC key
+// (9d, ECDH on the card) opened by smime.decrypt.
+func TestPIVMail(t *testing.T) {
+	b := startPIV(t)
+	c := b.d.dial(portal)
+	ca := newTestCA(t)
+	caPath := writeTemp(t, "ca.pem", ca.pem())
+	certs := map[string]string{}
+	keys := map[string]string{}
+	for _, k := range []struct{ purpose, alg, mail string }{
+		{"authenticate", "RSA-2048", "alice@example.org"},
+		{"sign", "EC-P256", "alice-sign@example.org"},
+		{"decrypt", "EC-P384", "alice-ec@example.org"},
+	} {
+		var gen protocol.KeysGenerateResult
+		c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": k.alg, "purpose": k.purpose,
+			"csr": map[string]any{"subject": map[string]any{"commonName": "Alice"}, "emails": []string{k.mail}}}, &gen)
+		leaf := ca.issue(t, gen.CSR)
+		c.mustCall("certificates.install", map[string]any{"card": b.serial, "certificate": leaf}, nil)
+		certs[k.purpose], keys[k.purpose] = writeTemp(t, k.purpose+".pem", leaf), gen.KeyID
+	}
+	var res protocol.SMIMEResult
+	c.mustCall("smime.sign", map[string]any{"card": b.serial, "message": []byte(mail)}, &res)
+	if out := openssl(t, "smime", "-verify", "-in", writeTemp(t, "signed.eml", string(res.Message)), "-CAfile", caPath); !strings.Contains(out, "Verification successful") {
+		t.Fatalf("openssl smime -verify:\n%s", out)
+	}
+	document := []byte("a contract, signed with slot 9c")
+	var sig protocol.SignResult
+	c.mustCall("sign", map[string]any{"card": b.serial, "keyId": keys["sign"], "format": "cms", "algorithm": "ECDSA-SHA256", "data": document, "digestAlgorithm": "SHA-256"}, &sig)
+	p7 := writeTemp(t, "sig.p7s", string(sig.Signature))
+	if out := openssl(t, "cms", "-verify", "-inform", "DER", "-in", p7, "-content", writeTemp(t, "doc", string(document)), "-binary", "-CAfile", caPath, "-purpose", "any"); !strings.Contains(out, string(document)) {
+		t.Fatalf("openssl cms -verify: %s", out)
+	}
+	inner := "Content-Type: text/plain; charset=utf-8\r\n\r\nThe secret is 42.\r\n"
+	innerPath := writeTemp(t, "inner.txt", inner)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"rsa 9a", []string{"smime", "-encrypt", "-aes256", "-in", innerPath, certs["authenticate"]}},
+		{"ecdh 9d", []string{"cms", "-encrypt", "-aes-256-gcm", "-in", innerPath, certs["decrypt"]}},
+	} {
+		out, err := exec.Command("openssl", tc.args...).Output()
+		if err != nil {
+			t.Fatalf("%s: openssl: %v", tc.name, err)
+		}
+		var res protocol.SMIMEResult
+		c.mustCall("smime.decrypt", map[string]any{"card": b.serial, "message": out}, &res)
+		if strings.ReplaceAll(string(res.Message), "\r\n", "\n") != strings.ReplaceAll(inner, "\r\n", "\n") {
+			t.Fatalf("%s: decrypted %q", tc.name, res.Message)
+		}
+	}
+}
