@@ -59,6 +59,8 @@ type env struct {
 	origins []string
 	rsaKey  string
 	ecKey   string
+	// extraModules are loaded besides the SoftHSM2 one (slowModuleRows).
+	extraModules []string
 }
 
 // installCopy copies the binary into dir in small writes, as dpkg (10 KiB
@@ -90,6 +92,9 @@ func (e *env) daemonCmd(port int) *exec.Cmd {
 		"--pinentry", e.cfg.Pinentry, "--config", filepath.Join(e.dir, "config")}
 	for _, o := range e.origins {
 		args = append(args, "--allow-origin", o)
+	}
+	for _, m := range e.extraModules {
+		args = append(args, "--module", m)
 	}
 	cmd := exec.Command(e.cfg.Binary, args...)
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+e.conf, "CB_TEST_PIN="+pin)

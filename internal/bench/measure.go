@@ -216,7 +216,7 @@ func (e *env) run(r *Report) error {
 		Row{Name: "cardbridge://start link → first answer (ms, median)", API: ms(percentile(links, 0.5)), Unit: "ms"},
 		Row{Name: fmt.Sprintf("idle tray, RSS, peak over %v after the first 5 s (MB)", window), API: idle.rss / 1024, Unit: "MB", Target: "≤ 25 MB", Met: bptr(idle.rss/1024 <= 25)},
 		Row{Name: fmt.Sprintf("idle tray, anonymous memory, peak over %v after the first 5 s (MB)", window), API: idle.anon / 1024, Unit: "MB", Target: "≤ 8 MB", Met: bptr(idle.anon/1024 <= 8)})
-	return nil
+	return e.slowModuleRows(r, iter(2000, 200), iter(5, 3))
 }
 
 func medianOf(xs []float64) float64 {

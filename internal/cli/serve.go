@@ -43,7 +43,7 @@ type serveConfig struct {
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", server.DefaultAddr, "loopback `ADDR` to listen on; for the default, the next 4 ports are tried when it is taken")
-	fs.Var(&c.modules, "module", "PKCS#11 module `PATH` to load (repeatable); default: the modules registered with p11-kit and well-known OpenSC and vendor paths")
+	fs.Var(&c.modules, "module", "PKCS#11 module `PATH` to load, or 'PATH;ARGS' for one that needs initialisation arguments (NSS softokn) (repeatable); default: the modules p11-kit would load for cardbridge, and well-known OpenSC and vendor paths")
 	fs.Var(&c.origins, "allow-origin", "`ORIGIN` approved in advance, e.g. https://portal.example (repeatable)")
 	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: $CARDBRIDGE_PINENTRY, else the one on PATH that fits the desktop (pinentry-gtk-2, pinentry-qt on KDE/LXQt, …)")
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
@@ -133,18 +133,21 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 		if policy.Locked && slices.Contains(c.modules, m) {
 			continue // the user's --module counts for nothing under a locked policy
 		}
-		if !policy.ModuleAllowed(m) {
+		if !policy.ModuleAllowed(token.ModulePath(m)) {
 			return fail(fmt.Errorf("module %s is not allowed by the policy in %s", m, c.policy))
 		}
 		opts.Modules = append(opts.Modules, m)
 	}
 	if len(c.modules) == 0 || policy.Locked {
 		for _, m := range token.Discover() {
-			if policy.ModuleAllowed(m) {
+			if policy.ModuleAllowed(token.ModulePath(m)) {
 				opts.Discovered = append(opts.Discovered, m)
 			}
 		}
 	}
+	// The modules load in the background: the server accepts connections
+	// (and answers system.info) at once, and a slow module holds up only
+	// its own cards.
 	tokens, err := token.Open(opts)
 	if err != nil {
 		return fail(err)

@@ -18,7 +18,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var modules listFlag
-	fs.Var(&modules, "module", "PKCS#11 module `PATH` to load (repeatable); default: auto-discovery")
+	fs.Var(&modules, "module", "PKCS#11 module `PATH` (or 'PATH;ARGS') to load (repeatable); default: auto-discovery")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,19 +33,28 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "Daemon: not running (start it with `cardbridge`, or let a portal open cardbridge://start)")
 	}
+	// Listing the readers waits for the modules to load (each at most the
+	// scan timeout), so that Modules leaves out those that failed.
+	readers := m.Readers()
 	if len(m.Modules()) == 0 {
 		fmt.Fprintln(stdout, "No PKCS#11 module found. Install OpenSC (apt-get install opensc pcscd) or your card vendor's middleware.")
 		return nil
 	}
 	fmt.Fprintf(stdout, "Modules: %s\n", strings.Join(m.Modules(), ", "))
-	readers := m.Readers()
 	if len(readers) == 0 {
 		fmt.Fprintln(stdout, "No card readers.")
 	}
 	for _, r := range readers {
 		fmt.Fprintf(stdout, "\nReader: %s (%s)\n", r.Name, r.Module)
 		c := r.Card
-		if c == nil {
+		switch {
+		case c == nil && r.Status == token.ReaderNotAnswering:
+			fmt.Fprintln(stdout, "  not answering (its module did not answer in time)")
+			continue
+		case c == nil && r.Status == token.ReaderUnsupported:
+			fmt.Fprintln(stdout, "  a card its module does not support")
+			continue
+		case c == nil:
 			fmt.Fprintln(stdout, "  no card")
 			continue
 		}
@@ -60,6 +69,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, "  Keys: none")
 		}
 		for _, k := range keys {
+			if k.Unusable != "" {
+				fmt.Fprintf(stdout, "  Key %s  unusable: %s\n", k.IDHex(), k.Unusable)
+				continue
+			}
 			cert := "no certificate"
 			if k.Certificate != nil {
 				cert = "with certificate"

@@ -42,15 +42,32 @@ type CardsList struct {
 }
 
 // Reader is a card reader (a PKCS#11 slot) and the card in it, if any.
+// Status, when set, says why the reader shows no card although one may be
+// in it: ReaderNotAnswering or ReaderUnsupported.
 type Reader struct {
 	Name   string `json:"name"`
 	Module string `json:"module"`
 	Card   *Card  `json:"card"`
+	Status string `json:"status,omitempty"`
 }
 
-// Card is a card (a PKCS#11 token), named by its serial.
+// Reader statuses. Append only.
+const (
+	// ReaderNotAnswering: the reader's module did not answer in time; the
+	// other readers are served meanwhile. A module that has not listed its
+	// readers yet appears as one reader named after its library.
+	ReaderNotAnswering = "notAnswering"
+	// ReaderUnsupported: the module does not recognise the card in it.
+	ReaderUnsupported = "unsupported"
+)
+
+// Card is a card (a PKCS#11 token), named by its serial: the token serial,
+// or, where several cards share one (tpm2-pkcs11, NSS), the serial, a dash
+// and six hex digits from the module and token label. Requests name the
+// card by this value.
 type Card struct {
 	Serial       string   `json:"serial"`
+	TokenSerial  string   `json:"tokenSerial"`
 	Label        string   `json:"label"`
 	Manufacturer string   `json:"manufacturer"`
 	Model        string   `json:"model"`
@@ -90,6 +107,9 @@ type Key struct {
 	Algorithm   string `json:"algorithm"`
 	PublicKey   []byte `json:"publicKey"`
 	Certificate []byte `json:"certificate"`
+	// Unusable, when set, says why the key cannot be used (its public key
+	// cannot be read); such a key has no publicKey or algorithm.
+	Unusable string `json:"unusable,omitempty"`
 }
 
 // KeysGenerateParams are the params of keys.generate. With CSR set, the
@@ -244,8 +264,12 @@ type SignResult struct {
 }
 
 // GroupSerial writes a card number in groups of four, as printed on cards,
-// for dialogs and the tray.
+// for dialogs and the tray. The suffix of a card that shares its serial
+// ("SERIAL-3fa2c1", see Card) stays in one piece.
 func GroupSerial(s string) string {
+	if serial, suffix, ok := strings.Cut(s, "-"); ok && len(suffix) == 6 {
+		return GroupSerial(serial) + "-" + suffix
+	}
 	if len(s) <= 8 {
 		return s
 	}

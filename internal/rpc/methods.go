@@ -35,10 +35,10 @@ func (s *Service) cardsList(ctx context.Context, c Caller, params json.RawMessag
 func CardsList(m *token.Manager) protocol.CardsList {
 	out := protocol.CardsList{Readers: []protocol.Reader{}}
 	for _, r := range m.Readers() {
-		pr := protocol.Reader{Name: r.Name, Module: r.Module}
+		pr := protocol.Reader{Name: r.Name, Module: r.Module, Status: string(r.Status)}
 		if c := r.Card; c != nil {
 			pr.Card = &protocol.Card{
-				Serial: c.Serial, Label: c.Label, Manufacturer: c.Manufacturer, Model: c.Model,
+				Serial: c.Serial, TokenSerial: c.TokenSerial, Label: c.Label, Manufacturer: c.Manufacturer, Model: c.Model,
 				PIN:        protocol.PINState(c.PIN),
 				Algorithms: append([]string{}, c.Algorithms...),
 				FixedSlots: c.FixedSlots,
@@ -61,7 +61,7 @@ func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage
 	out := protocol.KeysList{Keys: []protocol.Key{}}
 	room := listRoom
 	for _, k := range keys {
-		pk := protocol.Key{KeyID: k.IDHex(), Label: Truncate(k.Label, 4*maxLabel), Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate}
+		pk := protocol.Key{KeyID: k.IDHex(), Label: Truncate(k.Label, 4*maxLabel), Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate, Unusable: Truncate(k.Unusable, 4*maxLabel)}
 		if len(pk.Certificate) > maxCertSize {
 			pk.Certificate = nil // junk from elsewhere; the key is still listed
 		}

@@ -12,12 +12,20 @@ import (
 type Reader struct {
 	Name   string
 	Module string
-	Card   *Card // nil when the reader is empty
+	Card   *Card // nil when the reader is empty, or its card cannot be used
+	// Status says why a reader with a card in it shows none: the module
+	// did not answer in time, or does not know the card. A module that
+	// has not yet listed any reader appears as one reader named after it.
+	Status ReaderStatus
 }
 
 // Card describes the token in a reader.
 type Card struct {
-	Serial       string
+	// Serial names the card in requests: the token serial, with a suffix
+	// where cards share a serial (see cardid.go).
+	Serial string
+	// TokenSerial is the serial the token reports.
+	TokenSerial  string
 	Label        string
 	Manufacturer string
 	Model        string
@@ -57,7 +65,7 @@ func pinState(ti *pkcs11.TokenInfo) PINState {
 func (m *Manager) Readers() []Reader {
 	var out []Reader
 	for _, s := range m.scan() {
-		r := Reader{Name: s.reader(), Module: s.mod.name}
+		r := Reader{Name: s.reader(), Module: s.mod.name, Status: s.status}
 		if s.token != nil {
 			c := m.card(s)
 			r.Card = &c
@@ -81,11 +89,12 @@ func (m *Manager) card(s slot) Card {
 	ti := s.token
 	return Card{
 		Serial:       s.serial(),
+		TokenSerial:  s.tokenSerial(),
 		Label:        clean(ti.Label),
 		Manufacturer: clean(ti.ManufacturerID),
 		Model:        clean(ti.Model),
 		PIN:          pinState(ti),
-		Algorithms:   m.algorithms(s),
+		Algorithms:   m.knownAlgorithms(s),
 		FixedSlots:   s.fixedSlots(),
 	}
 }
@@ -133,7 +142,7 @@ func (m *Manager) askPIN(ctx context.Context, s slot, fn LoginFunc) (credential,
 		m.dropCard(s)
 		return credential{}, m.gone(s, fmt.Errorf("read token info of %s: %w", s.serial(), mapError(err)))
 	}
-	if clean(ti.SerialNumber) != s.serial() {
+	if clean(ti.SerialNumber) != s.tokenSerial() || clean(ti.Label) != clean(s.token.Label) {
 		// Another card took its place since the scan.
 		m.dropCard(s)
 		return credential{}, fmt.Errorf("card %s: %w", s.serial(), ErrCardRemoved)

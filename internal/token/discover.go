@@ -1,11 +1,9 @@
 package token
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 )
 
 // p11-kit looks up relative module names here; so do we.
@@ -15,8 +13,6 @@ var p11kitModuleDirs = []string{
 	"/usr/lib64/pkcs11",
 	"/usr/lib/pkcs11",
 }
-
-var p11kitConfigDirs = []string{"/usr/share/p11-kit/modules", "/etc/pkcs11/modules"}
 
 // wellKnownModules are modules that often exist without a p11-kit
 // registration: OpenSC and common vendor middleware.
@@ -51,64 +47,23 @@ func wellKnownModules() []string {
 	}
 }
 
-// Discover lists the PKCS#11 modules installed on this machine: those
-// registered with p11-kit first, then well-known paths. The list holds each
-// library once, however many names it has. p11-kit's trust module is left
-// out: it holds CA certificates, not cards.
+// Discover lists the PKCS#11 modules installed on this machine, as specs
+// for Options ("PATH" or "PATH;ARGS"): those p11-kit would load for
+// cardbridge first (see p11kit.go), then well-known paths. The list holds
+// each library once, however many names it has; a library p11-kit's
+// configuration keeps away from cardbridge is not added back from the
+// well-known paths.
 func Discover() []string {
-	var found []string
-	for _, dir := range p11kitConfigDirs {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.module"))
-		for _, f := range files {
-			if p := moduleFromConfig(f); p != "" {
-				found = append(found, p)
-			}
-		}
-	}
+	found := p11kitModules()
 	for _, p := range wellKnownModules() {
+		if p11kitExcludes(p) {
+			continue
+		}
 		if _, err := os.Stat(p); err == nil {
 			found = append(found, p)
 		}
 	}
 	return dedupe(found)
-}
-
-// moduleFromConfig reads the "module:" line of a p11-kit .module file.
-func moduleFromConfig(file string) string {
-	f, err := os.Open(file)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var module string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok || strings.HasPrefix(strings.TrimSpace(k), "#") {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "module":
-			module = strings.TrimSpace(v)
-		case "disable-in", "enable-in":
-			// These name p11-kit clients; they do not concern us.
-		}
-	}
-	if module == "" || strings.Contains(module, "p11-kit-trust") {
-		return ""
-	}
-	if !filepath.IsAbs(module) {
-		for _, d := range p11kitModuleDirs {
-			if _, err := os.Stat(filepath.Join(d, module)); err == nil {
-				return filepath.Join(d, module)
-			}
-		}
-		return ""
-	}
-	if _, err := os.Stat(module); err != nil {
-		return ""
-	}
-	return module
 }
 
 // dedupe keeps the first path of each distinct library file, so that one
@@ -117,9 +72,9 @@ func dedupe(paths []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range paths {
-		real, err := filepath.EvalSymlinks(p)
+		real, err := filepath.EvalSymlinks(ModulePath(p))
 		if err != nil {
-			real = p
+			real = ModulePath(p)
 		}
 		if seen[real] {
 			continue

@@ -1,6 +1,7 @@
 // Package token is cardbridge's only door to PKCS#11. It loads one or more
-// modules, finds cards by their serial number (the "card number" users see),
-// generates keys on them, and signs with them.
+// modules, finds cards by their serial number (the "card number" users see,
+// made unique where modules repeat one), generates keys on them, and signs
+// with them.
 //
 // # One model
 //
@@ -21,7 +22,25 @@
 //
 //   - One scan cache (every slot of every module) and one key-list cache
 //     (per card), each loaded by one caller while the others wait for its
-//     result (single flight). A scan is reused for 250 ms and a key list
+//     result (single flight). A scan asks every module at once, each in
+//     a goroutine of its own that also loads the module (Open returns
+//     before any module is loaded), and waits for a module at most the
+//     scan timeout (2 s): a module that takes longer is reported as "not
+//     answering" by reader, or by its name before it has listed any, and
+//     from then on served from its last finished scan while it is asked
+//     again in the background, so one slow module never holds up another
+//     module's cards (modscan.go). A module's last scan also answers for
+//     up to a second while a new one runs in the background, so a request
+//     for one module's card never waits for another module's readers; a
+//     write, a login, a failure or a re-initialisation makes that module's
+//     last scan invalid at once, and a card that is not found is looked
+//     for again in fresh scans. A request that names a card looks in the
+//     modules' last valid scans first and waits only for modules without
+//     one (not for a slow module), so a software token is served right
+//     after start while another module still loads; a card in a reader is
+//     taken from there only when every module has scanned, and the session
+//     checks that its slot still holds that card. A module that fails to
+//     load is logged and left out. A scan is reused for 250 ms and a key list
 //     for a second: pages poll, and on a real reader each read is PC/SC
 //     traffic. A login drops the scan (the PIN counters changed); a write
 //     or a failure drops the scan and the card's key list; a load that
@@ -36,13 +55,28 @@
 //     and the module has no removable slots, and every 2 s by the poller
 //     between operations on such a module, but never more than once a
 //     second whatever asks, so a page polling for a missing card cannot
-//     make a module start over on every request.
+//     make a module start over on every request. A module that is slow or
+//     busy is never re-initialised from a request, and a card the module
+//     does not recognise (CKR_TOKEN_NOT_RECOGNIZED) is reported as
+//     unsupported, not taken for an error to re-initialise on.
 //
 // And the addressing rules:
 //
 //   - A card is addressed by its token serial, never by slot ID: slot IDs
 //     change when a card is reinserted (SoftHSM2 even renumbers a slot when
 //     its token is initialised). Every operation looks the serial up afresh.
+//     Where cards share a serial (every tpm2-pkcs11 token of one TPM, NSS's
+//     two slots), each is named by its serial, a dash and six hex digits
+//     from its module's file name and its label, which stay the same across
+//     restarts (cardid.go); a unique serial is its own name. Names are given
+//     after a scan keeps one slot per PC/SC reader (several modules may
+//     drive one reader; see onePerReader), so a card seen through two
+//     modules is one card, not two with a shared serial.
+//
+//   - A module is given as "PATH" or "PATH;ARGS": ARGS go to C_Initialize
+//     as pReserved, as p11-kit's x-init-reserved does (NSS softokn needs
+//     its database there). Discover reads p11-kit's configuration the way
+//     p11-kit does for a program named cardbridge (p11kit.go).
 //
 //   - A key is addressed by CKA_ID, never by object handle: handles live only
 //     as long as the session that found them.

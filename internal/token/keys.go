@@ -27,15 +27,22 @@ type KeyInfo struct {
 	Public      crypto.PublicKey
 	SPKI        []byte // DER SubjectPublicKeyInfo
 	Certificate []byte // DER X.509, nil if none is stored with this CKA_ID
+	// Unusable, when set, says why this key cannot be used: its public key
+	// could not be read or is of a kind we do not handle. Such a key is
+	// listed, so that it is never silently missing, but has no Public,
+	// SPKI or Algorithm, and Key refuses it.
+	Unusable string
 }
 
 // IDHex is the CKA_ID in lower-case hex, as keys are named on the wire.
 func (k *KeyInfo) IDHex() string { return hex.EncodeToString(k.ID) }
 
 // algorithms lists the key algorithms the token can generate, from its
-// mechanism list and the key sizes it declares.
+// mechanism list and the key sizes it declares. The module's scan reads
+// them when it first sees a card (learnAlgorithms), so that cards.list
+// never waits for a module.
 func (m *Manager) algorithms(s slot) []string {
-	key := s.mod.path + "\x00" + s.serial()
+	key := algKey(s)
 	m.mu.Lock()
 	cached, ok := m.algs[key]
 	m.mu.Unlock()
@@ -47,6 +54,41 @@ func (m *Manager) algorithms(s slot) []string {
 	m.algs[key] = out
 	m.mu.Unlock()
 	return out
+}
+
+// knownAlgorithms is algorithms from the cache only, for cards.list: a
+// card whose module has not finished reading them shows none yet.
+func (m *Manager) knownAlgorithms(s slot) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.algs[algKey(s)]
+}
+
+// algKey names a token for the algorithm cache before its card has a
+// name: a token's mechanisms do not change.
+func algKey(s slot) string {
+	return s.mod.path + "\x00" + s.tokenSerial() + "\x00" + clean(s.token.Label)
+}
+
+// learnAlgorithms reads the algorithms of the cards in ss not seen before;
+// it runs in mod's scan goroutine.
+func (m *Manager) learnAlgorithms(mod *module, ss []slot) {
+	for _, s := range ss {
+		if s.token == nil {
+			continue
+		}
+		m.mu.Lock()
+		_, ok := m.algs[algKey(s)]
+		m.mu.Unlock()
+		if ok {
+			continue
+		}
+		mod.rw.RLock()
+		if mod.gen.Load() == s.gen {
+			m.algorithms(s)
+		}
+		mod.rw.RUnlock()
+	}
 }
 
 func (s slot) algorithms() []string {
@@ -120,6 +162,9 @@ func (m *Manager) Key(ctx context.Context, serial string, id []byte) (KeyInfo, e
 		return KeyInfo{}, err
 	}
 	for _, k := range keys {
+		if bytes.Equal(k.ID, id) && k.Unusable != "" {
+			return KeyInfo{}, fmt.Errorf("key %x on %s: %s: %w", id, serialOrAny(serial), k.Unusable, ErrUnsupported)
+		}
 		if bytes.Equal(k.ID, id) {
 			return k, nil
 		}
@@ -184,7 +229,10 @@ func (c *conn) keys() ([]KeyInfo, error) {
 	for _, h := range pubs {
 		k, err := c.publicKey(h)
 		if err != nil {
-			continue // a key type we do not handle; leave it out
+			k = c.unusableKey(h, err)
+			if k == nil || byID[string(k.ID)] != nil {
+				continue
+			}
 		}
 		byID[string(k.ID)] = k
 	}
@@ -208,6 +256,18 @@ func (c *conn) keys() ([]KeyInfo, error) {
 			continue
 		}
 		k := byID[string(a[pkcs11.CKA_ID])]
+		if k != nil && k.Unusable != "" {
+			// The certificate may give the public key the key object
+			// would not.
+			if cert, err := x509.ParseCertificate(a[pkcs11.CKA_VALUE]); err == nil {
+				if alg, ok := keyAlgorithmOf(cert.PublicKey); ok {
+					k.Public, k.SPKI, k.Algorithm, k.Unusable = cert.PublicKey, cert.RawSubjectPublicKeyInfo, alg, ""
+				}
+			}
+			if k.Unusable != "" {
+				continue
+			}
+		}
 		if k == nil {
 			// Some cards keep only the certificate and the private key.
 			cert, err := x509.ParseCertificate(a[pkcs11.CKA_VALUE])
@@ -240,6 +300,16 @@ func (c *conn) keys() ([]KeyInfo, error) {
 func isAuthority(c *conn, h pkcs11.ObjectHandle) bool {
 	cat, err := c.attrs(h, pkcs11.CKA_CERTIFICATE_CATEGORY)
 	return err == nil && bytesToUint(cat[pkcs11.CKA_CERTIFICATE_CATEGORY]) == 2
+}
+
+// unusableKey lists a public key object that publicKey could not read, with
+// the reason, or returns nil when not even its CKA_ID can be read.
+func (c *conn) unusableKey(h pkcs11.ObjectHandle, why error) *KeyInfo {
+	a, err := c.attrs(h, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+	if err != nil || len(a[pkcs11.CKA_ID]) == 0 {
+		return nil
+	}
+	return &KeyInfo{ID: a[pkcs11.CKA_ID], Label: clean(string(a[pkcs11.CKA_LABEL])), Unusable: "cannot read the public key: " + why.Error()}
 }
 
 func (c *conn) publicKey(h pkcs11.ObjectHandle) (*KeyInfo, error) {
@@ -276,11 +346,11 @@ func (c *conn) publicKey(h pkcs11.ObjectHandle) (*KeyInfo, error) {
 		}
 		k.Public = pub
 	default:
-		return nil, ErrUnsupported
+		return nil, fmt.Errorf("key type %#x: %w", bytesToUint(a[pkcs11.CKA_KEY_TYPE]), ErrUnsupported)
 	}
 	alg, ok := keyAlgorithmOf(k.Public)
 	if !ok {
-		return nil, ErrUnsupported
+		return nil, fmt.Errorf("key size or curve: %w", ErrUnsupported)
 	}
 	k.Algorithm = alg
 	if k.SPKI, err = x509.MarshalPKIXPublicKey(k.Public); err != nil {

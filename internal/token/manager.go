@@ -1,25 +1,27 @@
 package token
 
 import (
-	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/miekg/pkcs11"
 	"go.uber.org/zap"
 )
 
 // Options configure a Manager.
 type Options struct {
-	// Modules are the PKCS#11 libraries to load. Each must load.
+	// Modules are the PKCS#11 libraries the user named, each "PATH" or
+	// "PATH;ARGS" (see ParseModuleSpec). One that fails to load is logged
+	// as an error and left out; the others work on.
 	Modules []string
-	// Discovered are libraries found by Discover; one that fails to load is
-	// logged and skipped.
+	// Discovered are libraries found by Discover, in the same form; one
+	// that fails to load is logged and skipped.
 	Discovered []string
 	Logger     *zap.Logger
+	// ScanTimeout is how long a scan waits for one module's answer before
+	// it reports the module's readers as not answering and goes on without
+	// them; 0 means DefaultScanTimeout.
+	ScanTimeout time.Duration
 	// LoginFault, when set, is asked before every C_Login and may return a
 	// CKR_* code that then stands in for the card's answer. It is the seam
 	// for tests of states SoftHSM2 cannot reach, such as a locked PIN.
@@ -35,185 +37,138 @@ type Options struct {
 // signatures on a fast one.
 const DefaultOpTimeout = 3 * time.Minute
 
+// DefaultScanTimeout bounds how long a request waits for a module that is
+// loading or listing its slots. A reader that needs longer is reported as
+// not answering, and its module keeps working in the background.
+const DefaultScanTimeout = 2 * time.Second
+
 // Manager owns the loaded modules, one lock per card, and the caches of
 // what was read from the cards. See the package doc for the rules.
 type Manager struct {
-	log        *zap.Logger
-	mods       []*module
-	loginFault func(string) uint
-	opTimeout  time.Duration
+	log         *zap.Logger
+	loginFault  func(string) uint
+	scanTimeout time.Duration
+	opTimeout   time.Duration
+
+	modMu sync.RWMutex
+	mods  []*module
 
 	scans *cache[[]slot]    // one key: every slot of every module
 	keys  *cache[[]KeyInfo] // by card key
 
 	mu    sync.Mutex
 	locks map[string]cardMutex // by card key
-	algs  map[string][]string  // by card key: a token's mechanisms do not change
+	algs  map[string][]string  // by algKey: a token's mechanisms do not change
 }
 
-type module struct {
-	path string
-	name string
-	ctx  *pkcs11.Ctx
-
-	// rw is held for reading by every call into the module, and for
-	// writing while it is re-initialised: C_Finalize invalidates every
-	// session and handle of the process.
-	rw  sync.RWMutex
-	gen atomic.Uint64 // counts re-initialisations
-
-	reinitMu   sync.Mutex
-	lastReinit time.Time
-	removable  atomic.Bool // a scan saw a slot with CKF_REMOVABLE_DEVICE
-}
-
-// Open loads the modules named in opts.
+// Open starts loading the modules named in opts and returns at once: each
+// module is loaded and initialised in its own goroutine, so that the
+// daemon can answer before a slow module has finished, and a module that
+// cannot load is logged and skipped. Requests for cards wait for a loading
+// module up to the scan timeout.
 func Open(opts Options) (*Manager, error) {
 	m := &Manager{
-		log:        opts.Logger,
-		loginFault: opts.LoginFault,
-		scans:      newCache[[]slot](scanTTL),
-		keys:       newCache[[]KeyInfo](keysTTL),
-		locks:      map[string]cardMutex{},
-		opTimeout:  opts.OpTimeout,
-		algs:       map[string][]string{},
+		log:         opts.Logger,
+		loginFault:  opts.LoginFault,
+		scanTimeout: opts.ScanTimeout,
+		scans:       newCache[[]slot](scanTTL),
+		keys:        newCache[[]KeyInfo](keysTTL),
+		locks:       map[string]cardMutex{},
+		opTimeout:   opts.OpTimeout,
+		algs:        map[string][]string{},
 	}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
+	if m.scanTimeout <= 0 {
+		m.scanTimeout = DefaultScanTimeout
+	}
 	if m.opTimeout <= 0 {
 		m.opTimeout = DefaultOpTimeout
 	}
-	loaded := map[string]bool{}
-	load := func(path string, must bool) error {
-		real, err := filepath.EvalSymlinks(path)
+	seen := map[string]bool{}
+	add := func(s string, must bool) {
+		spec := ParseModuleSpec(s)
+		real, err := filepath.EvalSymlinks(spec.Path)
 		if err != nil {
-			real = path
+			real = spec.Path
 		}
-		if loaded[real] {
-			return nil
+		if seen[real] {
+			return
 		}
-		mod, err := loadModule(path)
-		if err != nil {
-			if must {
-				return err
-			}
-			m.log.Warn("skipping pkcs11 module", zap.String("module", path), zap.Error(err))
-			return nil
-		}
-		loaded[real] = true
-		m.mods = append(m.mods, mod)
-		m.log.Info("loaded pkcs11 module", zap.String("module", path))
-		return nil
+		seen[real] = true
+		m.mods = append(m.mods, newModule(spec, must))
 	}
-	for _, p := range opts.Modules {
-		if err := load(p, true); err != nil {
-			m.Close()
-			return nil, err
-		}
+	for _, s := range opts.Modules {
+		add(s, true)
 	}
-	for _, p := range opts.Discovered {
-		load(p, false)
+	for _, s := range opts.Discovered {
+		add(s, false)
+	}
+	for _, mod := range m.mods {
+		m.startScan(mod)
 	}
 	return m, nil
 }
 
-func loadModule(path string) (*module, error) {
-	ctx := pkcs11.New(path)
-	if ctx == nil {
-		return nil, fmt.Errorf("load pkcs11 module %s: cannot open library", path)
-	}
-	if err := ctx.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		ctx.Destroy()
-		return nil, fmt.Errorf("initialise pkcs11 module %s: %w", path, err)
-	}
-	return &module{path: path, name: filepath.Base(path), ctx: ctx}, nil
-}
-
-// AddModule loads one more module. Call it before the Manager is shared.
-func (m *Manager) AddModule(path string) error {
-	mod, err := loadModule(path)
+// AddModule loads one more module ("PATH" or "PATH;ARGS") and waits for it.
+func (m *Manager) AddModule(spec string) error {
+	mod := newModule(ParseModuleSpec(spec), true)
+	err := mod.load()
+	mod.sc.markLoaded()
 	if err != nil {
 		return err
 	}
+	m.modMu.Lock()
 	m.mods = append(m.mods, mod)
+	m.modMu.Unlock()
+	m.scans.dropAll()
 	return nil
 }
 
-// Close finalises and unloads every module.
-func (m *Manager) Close() {
-	for _, mod := range m.mods {
-		mod.rw.Lock()
-		mod.ctx.Finalize()
-		mod.ctx.Destroy()
-		mod.rw.Unlock()
-	}
-	m.mods = nil
+func (m *Manager) modules() []*module {
+	m.modMu.RLock()
+	defer m.modMu.RUnlock()
+	return m.mods
 }
 
-// Modules returns the paths of the loaded modules.
+// Wait blocks until every module has finished loading, or failed to, or d
+// has passed. One-shot commands use it; the daemon does not wait.
+func (m *Manager) Wait(d time.Duration) {
+	deadline := time.After(d)
+	for _, mod := range m.modules() {
+		select {
+		case <-mod.sc.loadDone():
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// Close finalises and unloads every module that is not stuck in a call.
+func (m *Manager) Close() {
+	m.modMu.Lock()
+	mods := m.mods
+	m.mods = nil
+	m.modMu.Unlock()
+	var wg sync.WaitGroup
+	for _, mod := range mods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mod.closeWithin(time.Second)
+		}()
+	}
+	wg.Wait()
+}
+
+// Modules returns the paths of the modules that are loaded or loading.
 func (m *Manager) Modules() []string {
 	var out []string
-	for _, mod := range m.mods {
-		out = append(out, mod.path)
+	for _, mod := range m.modules() {
+		if !mod.failed.Load() {
+			out = append(out, mod.path)
+		}
 	}
 	return out
-}
-
-func isRV(err error, rv uint) bool {
-	var e pkcs11.Error
-	return errors.As(err, &e) && uint(e) == rv
-}
-
-// reinitEvery bounds how often a module is re-initialised, whatever asks
-// for it: a page polling for a card that is not there must not make the
-// module start over on every request.
-const reinitEvery = time.Second
-
-// reinit re-initialises mod so that it sees tokens that appeared since it
-// was loaded, unless that happened since the caller saw generation seen or
-// less than reinitEvery ago. It waits for the module's calls in flight.
-func (m *Manager) reinit(mod *module, seen uint64) {
-	mod.reinitMu.Lock()
-	defer mod.reinitMu.Unlock()
-	if mod.gen.Load() != seen || time.Since(mod.lastReinit) < reinitEvery {
-		return
-	}
-	// Only between calls, and without waiting long: a call stuck in the
-	// module must not take the re-initialisation, and with it every
-	// later call of the module, along.
-	if !tryLock(&mod.rw, 2*time.Second) {
-		m.log.Warn("module busy; not re-initialised", zap.String("module", mod.path))
-		return
-	}
-	mod.ctx.Finalize()
-	if err := mod.ctx.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		m.log.Warn("re-initialise pkcs11 module", zap.String("module", mod.path), zap.Error(err))
-	}
-	mod.gen.Add(1)
-	mod.lastReinit = time.Now()
-	mod.rw.Unlock()
-	m.scans.dropAll()
-	m.keys.dropAll()
-}
-
-// tryLock takes l for writing if it can within wait.
-func tryLock(l *sync.RWMutex, wait time.Duration) bool {
-	for deadline := time.Now().Add(wait); ; time.Sleep(5 * time.Millisecond) {
-		if l.TryLock() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// idle reports that no call is in the module right now.
-func (mod *module) idle() bool {
-	if !mod.rw.TryLock() {
-		return false
-	}
-	mod.rw.Unlock()
-	return true
 }

@@ -168,6 +168,13 @@ func unwrapECPoint(v []byte, curve elliptic.Curve) []byte {
 	if rest, err := asn1.Unmarshal(v, &inner); err == nil && len(rest) == 0 {
 		return inner
 	}
+	// tpm2-pkcs11 writes a P-521 point's OCTET STRING length 133 as the
+	// single byte 0x85, which DER reads as "five length bytes follow".
+	// When that byte is exactly the length of the uncompressed point that
+	// follows, there is only one reading.
+	if want > 127 && want < 256 && len(v) == 2+want && v[0] == 0x04 && int(v[1]) == want && v[2] == 0x04 {
+		return v[2:]
+	}
 	return v
 }
 

@@ -61,7 +61,18 @@ func (m *Manager) ChangePIN(ctx context.Context, serial, oldPIN, newPIN string) 
 		return fmt.Errorf("change pin of %s: new pin: %w", r.Card.Serial, err)
 	}
 	return m.do(ctx, r.Card.Serial, func(c *conn) error {
-		if err := c.p.SetPIN(c.sh, oldPIN, newPIN); err != nil {
+		err := c.p.SetPIN(c.sh, oldPIN, newPIN)
+		if isRV(err, pkcs11.CKR_USER_NOT_LOGGED_IN) {
+			// Some modules (NSS softokn) want the user logged in
+			// first. The card has not checked the old PIN yet, so
+			// logging in with it is its first and only try.
+			if lerr := c.p.Login(c.sh, pkcs11.CKU_USER, oldPIN); lerr != nil && !isRV(lerr, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+				return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(lerr, false))
+			}
+			c.loggedIn = true
+			err = c.p.SetPIN(c.sh, oldPIN, newPIN)
+		}
+		if err != nil {
 			return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(err, false))
 		}
 		return nil

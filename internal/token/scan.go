@@ -5,109 +5,97 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/pkcs11"
-	"go.uber.org/zap"
+)
+
+// ReaderStatus says why a reader shows no card although one may be in it.
+type ReaderStatus string
+
+const (
+	// ReaderNotAnswering: the module did not answer for this reader (or,
+	// before it listed any, for itself) within the scan timeout.
+	ReaderNotAnswering ReaderStatus = "notAnswering"
+	// ReaderUnsupported: the module does not recognise the card in the
+	// reader (CKR_TOKEN_NOT_RECOGNIZED).
+	ReaderUnsupported ReaderStatus = "unsupported"
+
+	readerPending ReaderStatus = "pending" // token info asked for, no answer yet
+	readerSpare   ReaderStatus = "spare"   // an uninitialised virtual slot
 )
 
 // slot is one slot of one module as seen by a scan.
 type slot struct {
-	mod   *module
-	gen   uint64 // the module's generation the scan saw
-	id    uint
-	info  pkcs11.SlotInfo
-	token *pkcs11.TokenInfo // nil: no token, or one that is not initialised
-	stale bool              // the slot answered with an error
+	mod    *module
+	gen    uint64 // the module's generation the scan saw
+	id     uint
+	info   pkcs11.SlotInfo
+	token  *pkcs11.TokenInfo // nil: no usable token
+	stale  bool              // the slot answered with an error
+	status ReaderStatus
+	whole  bool   // stands for a module that has not listed its slots
+	card   string // the card's name; see assignCardIDs
 }
 
 // clean trims what C structures pad strings with: blanks, and NUL bytes
 // from modules that fill with them.
 func clean(s string) string { return strings.Trim(s, " \x00") }
 
-func (s slot) serial() string { return clean(s.token.SerialNumber) }
-func (s slot) reader() string { return clean(s.info.SlotDescription) }
+// serial is the name of the card in s: its token serial, made unique where
+// cards share one (see cardid.go). Requests name cards by it.
+func (s slot) serial() string { return s.card }
 
-// key names the card in a slot for the Manager's locks and caches.
-func (s slot) key() string { return s.mod.path + "\x00" + s.serial() }
+// tokenSerial is the serial the token reports.
+func (s slot) tokenSerial() string { return clean(s.token.SerialNumber) }
 
-// slots lists every slot of mod. Uninitialised tokens in slots that are not
-// readers (such as SoftHSM2's spare slot) are not cards and are left out.
-func (mod *module) slots() ([]slot, error) {
-	mod.rw.RLock()
-	defer mod.rw.RUnlock()
-	gen := mod.gen.Load()
-	ids, err := mod.ctx.GetSlotList(false)
-	if err != nil {
-		return nil, fmt.Errorf("list slots of %s: %w", mod.name, mapError(err))
+func (s slot) reader() string {
+	if s.whole {
+		return s.mod.name
 	}
-	out := make([]slot, 0, len(ids))
-	for _, id := range ids {
-		si, err := mod.ctx.GetSlotInfo(id)
-		if err != nil {
-			continue
-		}
-		removable := si.Flags&pkcs11.CKF_REMOVABLE_DEVICE != 0
-		if removable {
-			mod.removable.Store(true)
-		}
-		s := slot{mod: mod, gen: gen, id: id, info: si}
-		if si.Flags&pkcs11.CKF_TOKEN_PRESENT != 0 {
-			ti, err := mod.ctx.GetTokenInfo(id)
-			switch {
-			case err != nil:
-				s.stale = true
-			case ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0:
-				if !removable {
-					continue // a spare virtual slot, not a reader
-				}
-			default:
-				s.token = &ti
-			}
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return clean(s.info.SlotDescription)
 }
+
+// key names the card in s for the Manager's locks and caches.
+func (s slot) key() string { return s.mod.path + "\x00" + s.card }
 
 // scanTTL is how long a scan of the slots is reused. Pages poll cards.list
 // and every request looks its card up; on a real reader each look is
 // PC/SC traffic.
 const scanTTL = 250 * time.Millisecond
 
-// findTTL is how old a scan may be for finding a card a request names.
-// On a PC/SC reader a scan costs tens of milliseconds (OpenSC asks pcscd
-// about every reader), and a request must not pay that each time: the
-// operation itself notices a card that left (and session checks that the
-// card in the slot is still the one named), while cards.list, which
-// shows the readers, keeps to scanTTL.
-const findTTL = 2 * time.Second
+// scan lists the slots of every module, from the cache when it is fresh,
+// asking the modules in parallel; see modscan.go for how long it waits for
+// each.
+func (m *Manager) scan() []slot { return m.scanning(false) }
 
-// scan lists the slots of every module, from the cache when it is fresh. A
-// module whose slots answered with errors is re-initialised (rate-limited)
-// and read again.
-func (m *Manager) scan() []slot { return m.scanWithin(scanTTL) }
-
-// scanWithin is scan, content with a scan up to maxAge old.
-func (m *Manager) scanWithin(maxAge time.Duration) []slot {
-	ss, _ := m.scans.within("", maxAge, func() ([]slot, error) {
-		var all []slot
-		for _, mod := range m.mods {
-			seen := mod.gen.Load()
-			ss, err := mod.slots()
-			if err != nil {
-				m.log.Warn("list slots", zap.String("module", mod.path), zap.Error(err))
-				continue
-			}
-			if anyStale(ss) {
-				m.reinit(mod, seen)
-				if ss, err = mod.slots(); err != nil {
-					continue
-				}
-			}
-			all = append(all, ss...)
+// scanning is scan; with fresh set it does not take a module's last scan
+// while a new one runs (see staleFor).
+func (m *Manager) scanning(fresh bool) []slot {
+	key := ""
+	if fresh {
+		key = "fresh"
+	}
+	ss, _ := m.scans.get(key, func() ([]slot, error) {
+		mods := m.modules()
+		views := make([][]slot, len(mods))
+		var wg sync.WaitGroup
+		for i, mod := range mods {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				views[i] = m.moduleView(mod, fresh)
+			}()
 		}
-		return m.onePerReader(all), nil
+		wg.Wait()
+		var all []slot
+		for _, v := range views {
+			all = append(all, v...)
+		}
+		all = m.onePerReader(all)
+		assignCardIDs(all)
+		return all, nil
 	})
 	return ss
 }
@@ -146,7 +134,7 @@ func (m *Manager) better(a, b slot) bool {
 	if (a.token != nil) != (b.token != nil) {
 		return a.token != nil
 	}
-	return a.token != nil && len(m.algorithms(a)) > 0 && len(m.algorithms(b)) == 0
+	return a.token != nil && len(m.knownAlgorithms(a)) > 0 && len(m.knownAlgorithms(b)) == 0
 }
 
 func anyStale(ss []slot) bool {
@@ -158,24 +146,27 @@ func anyStale(ss []slot) bool {
 	return false
 }
 
-// find returns the slot that holds the card with the given serial. An empty
-// serial means "the only card present". When the card is not found, modules
-// without removable slots (software tokens, which only see new tokens in
-// C_Initialize) are re-initialised, at most once per reinitEvery, and the
-// slots are read again.
+// find returns the slot that holds the named card (see cardid.go). An
+// empty name means "the only card present". When the card is not found,
+// modules without removable slots (software tokens, which only see new
+// tokens in C_Initialize) are re-initialised, at most once per
+// reinitEvery, and the slots are read again.
 func (m *Manager) find(serial string) (slot, error) {
-	if serial != "" {
-		if s, err := m.findIn(m.scanWithin(findTTL), serial); err == nil {
-			return s, nil
-		}
+	if s, ok := m.awaitKnown(serial); ok {
+		return s, nil
 	}
 	s, err := m.findIn(m.scan(), serial)
 	if !errors.Is(err, ErrCardNotPresent) {
 		return s, err
 	}
+	// A card just inserted may not be in the scans a request may take
+	// while new ones run.
+	if s, err = m.findIn(m.scanning(true), serial); !errors.Is(err, ErrCardNotPresent) {
+		return s, err
+	}
 	again := false
-	for _, mod := range m.mods {
-		if !mod.removable.Load() && time.Since(m.lastReinit(mod)) >= reinitEvery {
+	for _, mod := range m.modules() {
+		if m.mayReinit(mod, reinitEvery) {
 			m.reinit(mod, mod.gen.Load())
 			again = true
 		}
@@ -183,25 +174,139 @@ func (m *Manager) find(serial string) (slot, error) {
 	if !again {
 		return s, err
 	}
-	return m.findIn(m.scan(), serial)
+	return m.findIn(m.scanning(true), serial)
 }
 
-func (m *Manager) lastReinit(mod *module) time.Time {
-	mod.reinitMu.Lock()
-	defer mod.reinitMu.Unlock()
-	return mod.lastReinit
+// findKnown looks a named card up in the modules' last valid scans, without
+// waiting for any module, so that a request for a software token (SoftHSM2,
+// a TPM, NSS) never waits for another module that is loading or listing
+// readers. It also returns the modules whose last scan is missing or no
+// longer holds (after a write, a login or a re-initialisation): the card
+// may be in one of them. A card in a reader is taken only when there are
+// none (onePerReader must see every module to choose the one that serves
+// the card) and its module's scan is at most staleFor old; do checks that
+// the slot still holds the card asked for.
+func (m *Manager) findKnown(serial string) (slot, bool, []*module) {
+	var all []slot
+	var unsettled []*module
+	for _, mod := range m.modules() {
+		ss, state := m.knownView(mod)
+		if state != viewValid {
+			unsettled = append(unsettled, mod)
+		}
+		all = append(all, ss...)
+	}
+	all = m.onePerReader(all)
+	assignCardIDs(all)
+	s, err := m.findIn(all, serial)
+	if err != nil {
+		return slot{}, false, unsettled
+	}
+	if s.info.Flags&pkcs11.CKF_REMOVABLE_DEVICE != 0 && (len(unsettled) > 0 || !m.recent(s.mod)) {
+		return slot{}, false, unsettled
+	}
+	return s, true, unsettled
+}
+
+// awaitKnown is findKnown, also waiting, up to the scan timeout, for the
+// modules it could not take from their last scan: as each one finishes a
+// new scan, the card is looked for again. So a request for a software
+// token waits for its own module (right after start, or after the login of
+// the last request), not for a slow one.
+func (m *Manager) awaitKnown(serial string) (slot, bool) {
+	if serial == "" {
+		return slot{}, false
+	}
+	deadline := time.NewTimer(m.scanTimeout)
+	defer deadline.Stop()
+	stop := make(chan struct{})
+	defer close(stop)
+	for {
+		s, ok, unsettled := m.findKnown(serial)
+		if ok || len(unsettled) == 0 {
+			return s, ok
+		}
+		next := make(chan struct{}, len(unsettled))
+		waiting := 0
+		for _, mod := range unsettled {
+			done, ok := m.rescanning(mod)
+			if !ok {
+				continue
+			}
+			waiting++
+			go func() {
+				select {
+				case <-done:
+					next <- struct{}{}
+				case <-stop:
+				}
+			}()
+		}
+		if waiting == 0 {
+			return slot{}, false
+		}
+		select {
+		case <-next:
+		case <-deadline.C:
+			return slot{}, false
+		}
+	}
+}
+
+// rescanning returns the end of mod's running scan, starting one if none
+// runs, unless mod is slow: nobody waits for a slow module, which is
+// scanned again on its own schedule (moduleView).
+func (m *Manager) rescanning(mod *module) (<-chan struct{}, bool) {
+	mod.sc.mu.Lock()
+	last := mod.sc.last
+	mod.sc.mu.Unlock()
+	if last != nil && last.took() > m.scanTimeout {
+		return nil, false
+	}
+	return m.startScan(mod).done, true
+}
+
+// recent says whether mod's last scan is at most staleFor old: a card in a
+// reader may have left since.
+func (m *Manager) recent(mod *module) bool {
+	mod.sc.mu.Lock()
+	defer mod.sc.mu.Unlock()
+	return mod.sc.last != nil && time.Since(mod.sc.last.end) < staleFor
+}
+
+// mayReinit says whether mod is a software token that may be
+// re-initialised now: loaded, idle, not slow, and not re-initialised in
+// the last period.
+func (m *Manager) mayReinit(mod *module, period time.Duration) bool {
+	if mod.removable.Load() || time.Since(m.lastReinit(mod)) < period || !mod.idle() {
+		return false
+	}
+	mod.sc.mu.Lock()
+	defer mod.sc.mu.Unlock()
+	return mod.sc.cur == nil && (mod.sc.last == nil || mod.sc.last.took() <= m.scanTimeout)
 }
 
 func (m *Manager) findIn(ss []slot, serial string) (slot, error) {
-	var match []slot
+	var match, shared []slot
 	for _, s := range ss {
-		if s.token != nil && (serial == "" || s.serial() == serial) {
+		if s.token == nil {
+			continue
+		}
+		if serial == "" || s.serial() == serial {
 			match = append(match, s)
+		} else if s.tokenSerial() == serial {
+			shared = append(shared, s)
 		}
 	}
 	switch {
 	case len(match) == 1:
 		return match[0], nil
+	case len(match) == 0 && len(shared) > 0:
+		var names []string
+		for _, s := range shared {
+			names = append(names, s.serial())
+		}
+		return slot{}, fmt.Errorf("find card %s: several cards have this serial; name one of %s: %w", serial, strings.Join(names, ", "), ErrAmbiguousCard)
 	case len(match) == 0 && serial == "":
 		return slot{}, fmt.Errorf("find card: %w", ErrCardNotPresent)
 	case len(match) == 0:
@@ -227,8 +332,8 @@ const softRescanEvery = 2 * time.Second
 // return code, so whether a module supports it cannot be told apart from an
 // event.
 func (m *Manager) Refresh() {
-	for _, mod := range m.mods {
-		if !mod.removable.Load() && time.Since(m.lastReinit(mod)) >= softRescanEvery && mod.idle() {
+	for _, mod := range m.modules() {
+		if m.mayReinit(mod, softRescanEvery) {
 			m.reinit(mod, mod.gen.Load())
 		}
 	}

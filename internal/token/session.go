@@ -120,29 +120,30 @@ func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) e
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	s.mod.rw.RLock()
-	defer s.mod.rw.RUnlock()
 	if s.mod.gen.Load() != s.gen {
 		// Re-initialised since the scan: slot IDs may have changed.
 		s.mod.rw.RUnlock()
-		var err error
-		s, err = m.find(s.serial())
-		s.mod.rw.RLock()
+		again, err := m.find(s.serial())
 		if err != nil {
 			return err
 		}
+		s = again
+		s.mod.rw.RLock()
 	}
+	defer s.mod.rw.RUnlock()
 	p := s.mod.ctx
 	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
 		m.dropCard(s)
 		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
 	}
-	// The slot came from a scan up to findTTL old: make sure it still
-	// holds the card that was named, not one put in its place since.
-	if ti, err := p.GetTokenInfo(s.id); err != nil || clean(ti.SerialNumber) != s.serial() {
+	// The slot came from a scan that may be a while old (see findKnown):
+	// make sure it still holds the card that was named, not one put in
+	// its place since.
+	if ti, terr := p.GetTokenInfo(s.id); terr != nil || clean(ti.SerialNumber) != s.tokenSerial() || clean(ti.Label) != clean(s.token.Label) {
 		p.CloseSession(sh)
 		m.dropCard(s)
-		return fmt.Errorf("card %s: %w", s.serial(), ErrCardRemoved)
+		return fmt.Errorf("open session on %s: %w", s.serial(), ErrCardRemoved)
 	}
 	c := &conn{m: m, slot: s, p: p, sh: sh}
 	err = fn(c)
@@ -153,7 +154,7 @@ func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) e
 	// A login changes what the token info says (PIN counters); a write,
 	// or a failure, which may mean the card went, changes its objects.
 	if c.loggedIn || c.wrote || err != nil {
-		m.scans.dropAll()
+		m.dropScans(s.mod)
 	}
 	if c.wrote || err != nil {
 		m.keys.drop(s.key())
@@ -166,7 +167,7 @@ func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) e
 
 // dropCard forgets what was read from the card in s.
 func (m *Manager) dropCard(s slot) {
-	m.scans.dropAll()
+	m.dropScans(s.mod)
 	m.keys.drop(s.key())
 }
 
@@ -177,7 +178,7 @@ func (m *Manager) gone(s slot, err error) error {
 		return err
 	}
 	ti, terr := s.mod.ctx.GetTokenInfo(s.id)
-	if terr != nil || clean(ti.SerialNumber) != s.serial() {
+	if terr != nil || clean(ti.SerialNumber) != s.tokenSerial() || clean(ti.Label) != clean(s.token.Label) {
 		return fmt.Errorf("%w: %w", ErrCardRemoved, err)
 	}
 	return err

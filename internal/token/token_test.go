@@ -23,7 +23,7 @@ import (
 
 func open(t *testing.T, opts Options, tok *softhsm.Token) *Manager {
 	t.Helper()
-	if opts.Modules == nil {
+	if opts.Modules == nil && tok != nil {
 		opts.Modules = []string{tok.Module}
 	}
 	m, err := Open(opts)

@@ -87,7 +87,12 @@ func Tooltip(s State) string {
 
 // ReaderLine is the menu line of one reader.
 func ReaderLine(r protocol.Reader) string {
-	if r.Card == nil {
+	switch {
+	case r.Card == nil && r.Status == protocol.ReaderNotAnswering:
+		return "reader " + r.Name + " is not answering"
+	case r.Card == nil && r.Status == protocol.ReaderUnsupported:
+		return "card in reader " + r.Name + " is not supported"
+	case r.Card == nil:
 		return r.Name + ": no card"
 	}
 	st := "ready"

@@ -35,6 +35,12 @@ func TestIconStateAndLines(t *testing.T) {
 	if got := ReaderLine(protocol.Reader{Name: "x", Card: &protocol.Card{Serial: "1", PIN: protocol.PINState{Locked: true}}}); got != "x: card 1, PIN locked" {
 		t.Errorf("line = %q", got)
 	}
+	if got := ReaderLine(protocol.Reader{Name: "Slow Reader", Status: protocol.ReaderNotAnswering}); got != "reader Slow Reader is not answering" {
+		t.Errorf("line = %q", got)
+	}
+	if got := ReaderLine(protocol.Reader{Name: "Odd Reader", Status: protocol.ReaderUnsupported}); got != "card in reader Odd Reader is not supported" {
+		t.Errorf("line = %q", got)
+	}
 }
 
 // TestShape checks what rebuilds the menu: the number of readers, which
