@@ -18,7 +18,9 @@
 //     releases the card, so no login outlives the request that asked for
 //     it, no other site can ride on it, and a second site's wrong PIN can
 //     never pass as "already logged in". A batch is signed in one session,
-//     one signature after the other.
+//     one signature after the other. Waiting for a card, and an operation
+//     on it, end after OpTimeout with ErrNotAnswering: a module call that
+//     never returns costs only its card.
 //
 //   - One scan cache (every slot of every module) and one key-list cache
 //     (per card), each loaded by one caller while the others wait for its
