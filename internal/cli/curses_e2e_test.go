@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ func TestPINInTheTerminal(t *testing.T) {
 	e := newDesktopEnv(t)
 	t.Setenv("CARDBRIDGE_PINENTRY", "")
 	pinentry, _ := exec.LookPath("pinentry-curses")
-	port := strconv.Itoa(47190)
+	// A free port: another program may hold any fixed one.
+	_, port, _ := strings.Cut(os.Getenv("CARDBRIDGE_LISTEN"), ":")
 	session := "cardbridge-test-" + strconv.Itoa(int(time.Now().UnixNano()%100000))
 	cmd := fmt.Sprintf("env -u DISPLAY TERM=xterm %q serve --listen 127.0.0.1:%s --module %q --pinentry %q --config %q --allow-origin https://portal.example; sleep 30",
 		bin, port, e.tok.Module, pinentry, e.home+"/cfg")
