@@ -110,6 +110,10 @@ type Key struct {
 	// Unusable, when set, says why the key cannot be used (its public key
 	// cannot be read); such a key has no publicKey or algorithm.
 	Unusable string `json:"unusable,omitempty"`
+	// AlwaysAuthenticate: the card wants the PIN before every use of the
+	// key (PIV slot 9c, qualified-signature keys); cardbridge presents the
+	// PIN typed once per request for each signature.
+	AlwaysAuthenticate bool `json:"alwaysAuthenticate,omitempty"`
 }
 
 // KeysGenerateParams are the params of keys.generate. With CSR set, the

@@ -61,7 +61,7 @@ func (s *Service) keysList(ctx context.Context, c Caller, params json.RawMessage
 	out := protocol.KeysList{Keys: []protocol.Key{}}
 	room := listRoom
 	for _, k := range keys {
-		pk := protocol.Key{KeyID: k.IDHex(), Label: Truncate(k.Label, 4*maxLabel), Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate, Unusable: Truncate(k.Unusable, 4*maxLabel)}
+		pk := protocol.Key{KeyID: k.IDHex(), Label: Truncate(k.Label, 4*maxLabel), Algorithm: k.Algorithm, PublicKey: k.SPKI, Certificate: k.Certificate, Unusable: Truncate(k.Unusable, 4*maxLabel), AlwaysAuthenticate: k.AlwaysAuthenticate}
 		if len(pk.Certificate) > maxCertSize {
 			pk.Certificate = nil // junk from elsewhere; the key is still listed
 		}
@@ -230,6 +230,9 @@ func (s *Service) sign(ctx context.Context, c Caller, params json.RawMessage) (a
 	what := fmt.Sprintf("sign 1 document with your key %q (%s).", k.Label, alg.Name)
 	if len(digests) > 1 {
 		what = fmt.Sprintf("sign %d documents with your key %q (%s).", len(digests), k.Label, alg.Name)
+		if k.AlwaysAuthenticate {
+			what += fmt.Sprintf("\nThis key asks for the PIN before every signature: the PIN you type here is presented to the card for each of the %d signatures (on a reader with a PIN pad, the reader asks each time).", len(digests))
+		}
 	}
 	var sigs [][]byte
 	err = s.withPIN(ctx, c, reader.Card.Serial, what, func(sess *token.Session) error {

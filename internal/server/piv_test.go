@@ -163,6 +163,10 @@ func TestPIVEnrolment(t *testing.T) {
 		}
 		var res protocol.SignResult
 		c.mustCall("sign", map[string]any{"card": b.serial, "keyId": gen.KeyID, "algorithm": k.sign, "digests": digests}, &res)
+		// 9c wants the PIN for every signature; the one dialog says so.
+		if p := b.d.prompts(); strings.Contains(p[len(p)-1], "for each of the 3 signatures") != (k.slot == "9c") {
+			t.Fatalf("%s: batch dialog %q", k.slot, p[len(p)-1])
+		}
 		for i, d := range digests {
 			if err := verifySig(gen.PublicKey, alg, d, res.Signatures[i]); err != nil {
 				t.Fatalf("%s signature %d: %v", k.slot, i, err)
@@ -382,5 +386,32 @@ func TestPIVMail(t *testing.T) {
 		if strings.ReplaceAll(string(res.Message), "\r\n", "\n") != strings.ReplaceAll(inner, "\r\n", "\n") {
 			t.Fatalf("%s: decrypted %q", tc.name, res.Message)
 		}
+	}
+}
+
+// TestPIVManagementKey: a card with a management key of its own gets it
+// from the user, in a dialog, when the factory default is refused; a wrong
+// one is reported and nothing is written.
+func TestPIVManagementKey(t *testing.T) {
+	b := startPIV(t)
+	const own = "1122334455667788990011223344556677889900aabbccdd"
+	b.pivTool("-a", "set-mgm-key", "-n", own)
+	c := b.d.dial(portal)
+	queue := filepath.Join(t.TempDir(), "answers")
+	t.Setenv("CB_TEST_PIN_QUEUE", queue)
+	os.WriteFile(queue, []byte("pin 123456\npin 000000000000000000000000000000000000000000000000\n"), 0o600)
+	wantCode(t, c.call("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256"}, nil), protocol.CodePINIncorrect)
+	if st := b.pivTool("-a", "status"); strings.Contains(st, "Slot 9a") {
+		t.Fatalf("a refused management key wrote to the card:\n%s", st)
+	}
+	os.WriteFile(queue, []byte("pin 123456\npin "+own+"\n"), 0o600)
+	var gen protocol.KeysGenerateResult
+	c.mustCall("keys.generate", map[string]any{"card": b.serial, "algorithm": "EC-P256"}, &gen)
+	p := b.d.prompts()
+	if !strings.Contains(p[len(p)-1], "management key") || !strings.Contains(p[len(p)-1], portal) {
+		t.Fatalf("management key dialog: %q", p[len(p)-1])
+	}
+	if st := b.pivTool("-a", "status"); !strings.Contains(st, "Slot 9a") {
+		t.Fatalf("no key in 9a:\n%s", st)
 	}
 }

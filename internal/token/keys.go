@@ -32,6 +32,10 @@ type KeyInfo struct {
 	// listed, so that it is never silently missing, but has no Public,
 	// SPKI or Algorithm, and Key refuses it.
 	Unusable string
+	// AlwaysAuthenticate: the card wants the PIN again before every use
+	// of this key (CKA_ALWAYS_AUTHENTICATE; PIV slot 9c), so a batch
+	// presents it once per signature.
+	AlwaysAuthenticate bool
 }
 
 // IDHex is the CKA_ID in lower-case hex, as keys are named on the wire.
@@ -285,12 +289,37 @@ func (c *conn) keys() ([]KeyInfo, error) {
 			k.Certificate = a[pkcs11.CKA_VALUE]
 		}
 	}
+	c.markAlwaysAuthenticate(byID)
 	out := make([]KeyInfo, 0, len(byID))
 	for _, k := range byID {
 		out = append(out, *k)
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].ID, out[j].ID) < 0 })
 	return out, nil
+}
+
+// markAlwaysAuthenticate sets AlwaysAuthenticate on the keys whose private
+// half says so, as far as private keys can be seen without a login, and on
+// the key in PIV slot 9c, which always does.
+func (c *conn) markAlwaysAuthenticate(byID map[string]*KeyInfo) {
+	if c.slot.token != nil && c.slot.fixedSlots() {
+		if k := byID[string([]byte{pivPurposes["sign"].id})]; k != nil {
+			k.AlwaysAuthenticate = true
+		}
+	}
+	privs, err := c.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
+	if err != nil {
+		return
+	}
+	for _, h := range privs {
+		a, err := c.attrs(h, pkcs11.CKA_ID, pkcs11.CKA_ALWAYS_AUTHENTICATE)
+		if err != nil {
+			continue
+		}
+		if k := byID[string(a[pkcs11.CKA_ID])]; k != nil && len(a[pkcs11.CKA_ALWAYS_AUTHENTICATE]) > 0 && a[pkcs11.CKA_ALWAYS_AUTHENTICATE][0] != 0 {
+			k.AlwaysAuthenticate = true
+		}
+	}
 }
 
 // isAuthority reports a certificate object stored as a CA's
