@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/cardbridge/cardbridge/internal/p12"
-	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 )
 
@@ -40,11 +39,9 @@ func runImportP12(args []string, stdout, stderr io.Writer) error {
 	if len(data) > p12.MaxSize {
 		return fmt.Errorf("%s is larger than %d KiB; is it a PKCS#12 bundle?", fs.Arg(0), p12.MaxSize>>10)
 	}
-	path := *pinentryPath
-	if path == "" {
-		if path, err = pin.FindPinentry(); err != nil {
-			return err
-		}
+	prompter, err := importPrompter(*pinentryPath)
+	if err != nil {
+		return err
 	}
 	m, err := openTokens(modules)
 	if err != nil {
@@ -55,7 +52,7 @@ func runImportP12(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := rpc.New(rpc.Config{Tokens: m, Prompter: pin.NewPinentry(path)})
+	svc := rpc.New(rpc.Config{Tokens: m, Prompter: prompter})
 	res, err := svc.ImportPKCS12(context.Background(), rpc.Caller{Origin: "cardbridge import-p12", Via: "command line"}, reader.Card.Serial, data, *label)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", fs.Arg(0), err)

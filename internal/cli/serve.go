@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cardbridge/cardbridge/internal/control"
-	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
 	"github.com/cardbridge/cardbridge/internal/rpc"
 	"github.com/cardbridge/cardbridge/internal/server"
@@ -45,7 +44,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", server.DefaultAddr, "loopback `ADDR` to listen on; for the default, the next 4 ports are tried when it is taken")
 	fs.Var(&c.modules, "module", "PKCS#11 module `PATH` to load, or 'PATH;ARGS' for one that needs initialisation arguments (NSS softokn) (repeatable); default: the modules p11-kit would load for cardbridge, and well-known OpenSC and vendor paths")
 	fs.Var(&c.origins, "allow-origin", "`ORIGIN` approved in advance, e.g. https://portal.example (repeatable)")
-	fs.StringVar(&c.pinentry, "pinentry", "", "pinentry program `PATH` for PIN and consent dialogs; default: $CARDBRIDGE_PINENTRY, else the one on PATH that fits the desktop (pinentry-gtk-2, pinentry-qt on KDE/LXQt, …)")
+	fs.StringVar(&c.pinentry, "pinentry", "", pinentryHelp)
 	fs.StringVar(&c.config, "config", "", "`DIR` for the user's decisions; default: the user config dir + /cardbridge")
 	fs.StringVar(&c.policy, "policy", "", "machine policy `FILE`; default: "+sites.DefaultPolicyPath())
 	fs.BoolVar(&c.debug, "debug", false, "log debug messages")
@@ -119,15 +118,7 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return fail(err)
 	}
-	path := c.pinentry
-	if path == "" {
-		path = os.Getenv("CARDBRIDGE_PINENTRY")
-	}
-	if path == "" {
-		if path, err = pin.FindPinentry(); err != nil {
-			log.Warn("no pinentry program found; PIN dialogs will fail until one is installed (apt-get install pinentry-gnome3)")
-		}
-	}
+	prompter, dialogs := choosePrompter(c.pinentry, log)
 	opts := token.Options{Logger: log}
 	for _, m := range append(c.modules, extraModules...) {
 		if policy.Locked && slices.Contains(c.modules, m) {
@@ -152,9 +143,9 @@ func startDaemon(c *serveConfig, log *zap.Logger, extraModules ...string) (*daem
 	if err != nil {
 		return fail(err)
 	}
-	svc := rpc.New(rpc.Config{Tokens: tokens, Prompter: pin.NewPinentry(path), Sites: store, Log: log, Version: version(), OnActivity: c.onActivity, RefusalMemory: c.refusalMemory})
+	svc := rpc.New(rpc.Config{Tokens: tokens, Prompter: prompter, Sites: store, Log: log, Version: version(), OnActivity: c.onActivity, RefusalMemory: c.refusalMemory})
 	ctx, stop := context.WithCancel(context.Background())
-	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2), pinentry: path, watchCtx: ctx}
+	d := &daemon{log: log, tokens: tokens, svc: svc, ln: ln, ctrl: ctrl, stop: stop, srv: server.New(svc, ln, log), done: make(chan error, 2), pinentry: dialogs, watchCtx: ctx}
 	defer d.logStart()
 	go func() { d.done <- d.srv.Serve(ln) }()
 	go control.Serve(ctrl, &controlHandler{d: d, ctx: ctx})
