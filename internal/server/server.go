@@ -52,19 +52,39 @@ func Listen(addr string) (net.Listener, error) {
 	if addr == DefaultAddr {
 		tries += FallbackPorts
 	}
+	ln, err := listenTries(host, port, tries)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// listenTries binds host:port, or the next port while the one tried is
+// taken, tries ports in all.
+func listenTries(host string, port, tries int) (net.Listener, error) {
 	var lastErr error
-	for i := 0; i < tries; i++ {
+	for i := 0; i < tries && port+i <= 65535; i++ {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+i)))
 		if err == nil {
 			return ln, nil
 		}
 		lastErr = err
-		if !errors.Is(err, syscall.EADDRINUSE) {
+		if !addrInUse(err) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("listen on %s: %w", addr, lastErr)
+	return nil, lastErr
 }
+
+// addrInUse reports a port taken by another socket. Windows reports it as
+// WSAEADDRINUSE (10048), which is not syscall.EADDRINUSE there.
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.Errno(wsaeAddrInUse))
+}
+
+// wsaeAddrInUse is Winsock's "address already in use"; on other systems
+// no error has this number.
+const wsaeAddrInUse = 10048
 
 // Server serves the API on one listener.
 type Server struct {
