@@ -2,6 +2,7 @@ package tray
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"image"
 	"image/color"
@@ -71,46 +72,96 @@ func onMark(mark string, x, y int) bool {
 	return false
 }
 
-// TestIcons checks that the embedded icons are the drawn ones and are
-// PNGs a panel can decode.
+// TestIcons checks that the icon files are the drawn ones (PNG for
+// panels, ICO for Windows) and that this system embeds its format.
 func TestIcons(t *testing.T) {
 	for _, ic := range []struct {
-		file     string
+		name     string
 		embedded []byte
 		colour   color.RGBA
 		mark     string
 	}{
-		{"nocard.png", iconNoCard, color.RGBA{0x8a, 0x90, 0x9c, 0xff}, "outline"},
-		{"ready.png", iconReady, color.RGBA{0x1e, 0x8e, 0x3e, 0xff}, "tick"},
-		{"busy.png", iconBusy, color.RGBA{0x0b, 0x5f, 0xff, 0xff}, "dots"},
-		{"attention.png", iconAttention, color.RGBA{0xc2, 0x41, 0x0c, 0xff}, "bang"},
+		{"nocard", iconNoCard, color.RGBA{0x8a, 0x90, 0x9c, 0xff}, "outline"},
+		{"ready", iconReady, color.RGBA{0x1e, 0x8e, 0x3e, 0xff}, "tick"},
+		{"busy", iconBusy, color.RGBA{0x0b, 0x5f, 0xff, 0xff}, "dots"},
+		{"attention", iconAttention, color.RGBA{0xc2, 0x41, 0x0c, 0xff}, "bang"},
 	} {
 		want := drawIcon(ic.colour, ic.mark)
+		pngFile := filepath.Join("icons", ic.name+".png")
+		icoFile := filepath.Join("icons", ic.name+".ico")
 		if *update {
 			var b bytes.Buffer
 			if err := png.Encode(&b, want); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join("icons", ic.file), b.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(pngFile, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(icoFile, encodeICO(want), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		got, err := png.Decode(bytes.NewReader(ic.embedded))
+		pngBytes, err := os.ReadFile(pngFile)
 		if err != nil {
-			t.Fatalf("%s: %v", ic.file, err)
+			t.Fatal(err)
+		}
+		got, err := png.Decode(bytes.NewReader(pngBytes))
+		if err != nil {
+			t.Fatalf("%s: %v", pngFile, err)
 		}
 		if got.Bounds() != want.Bounds() {
-			t.Fatalf("%s: bounds %v, want %v", ic.file, got.Bounds(), want.Bounds())
+			t.Fatalf("%s: bounds %v, want %v", pngFile, got.Bounds(), want.Bounds())
 		}
 		for y := 0; y < want.Bounds().Dy(); y++ {
 			for x := 0; x < want.Bounds().Dx(); x++ {
 				if r1, g1, b1, a1 := got.At(x, y).RGBA(); [4]uint32{r1, g1, b1, a1} != rgba(want.At(x, y)) {
-					t.Fatalf("%s differs from the drawing at (%d,%d); run go test ./internal/tray -update", ic.file, x, y)
+					t.Fatalf("%s differs from the drawing at (%d,%d); run go test ./internal/tray -update", pngFile, x, y)
 				}
 			}
 		}
+		icoBytes, err := os.ReadFile(icoFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(icoBytes, encodeICO(want)) {
+			t.Fatalf("%s differs from the drawing; run go test ./internal/tray -update", icoFile)
+		}
+		if own := map[string][]byte{".png": pngBytes, ".ico": icoBytes}[iconExt]; !bytes.Equal(ic.embedded, own) {
+			t.Fatalf("the embedded %s icon is not %s", ic.name, ic.name+iconExt)
+		}
 	}
+}
+
+// encodeICO writes img as a one-image ICO of a 32-bit BMP, the form every
+// Windows since XP loads: a BITMAPINFOHEADER of twice the height (colour
+// rows, then the AND mask), rows bottom-up in BGRA.
+func encodeICO(img *image.RGBA) []byte {
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	maskRow := (w + 31) / 32 * 4
+	size := 40 + w*h*4 + maskRow*h
+	var b bytes.Buffer
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	le([3]uint16{0, 1, 1})                                  // ICONDIR: reserved, type icon, one image
+	le([4]uint8{uint8(w), uint8(h), 0, 0})                  // ICONDIRENTRY: size, no palette
+	le([2]uint16{1, 32})                                    // planes, bits per pixel
+	le([2]uint32{uint32(size), 6 + 16})                     // bytes, offset
+	le([3]int32{40, int32(w), int32(2 * h)})                // BITMAPINFOHEADER: size, width, height ×2
+	le([2]uint16{1, 32})                                    // planes, bits per pixel
+	le([6]uint32{0, uint32(w*h*4 + maskRow*h), 0, 0, 0, 0}) // BI_RGB, image size, the rest zero
+	mask := make([]byte, maskRow*h)
+	for y := h - 1; y >= 0; y-- {
+		for x := 0; x < w; x++ {
+			c := img.RGBAAt(x, y)
+			b.Write([]byte{c.B, c.G, c.R, c.A})
+			if c.A == 0 {
+				row := h - 1 - y
+				mask[row*maskRow+x/8] |= 0x80 >> (x % 8)
+			}
+		}
+	}
+	b.Write(mask)
+	return b.Bytes()
 }
 
 func rgba(c color.Color) [4]uint32 {
