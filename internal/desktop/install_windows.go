@@ -6,12 +6,17 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/windows/registry"
+	"golang.org/x/sys/windows"
 )
 
 const (
 	runKey      = `Software\Microsoft\Windows\CurrentVersion\Run`
 	protocolKey = `Software\Classes\cardbridge`
+	commandKey  = protocolKey + `\shell\open\command`
+	// msiKey is the MSI's own key: its Binary value is the key path of
+	// the MSI component that holds cardbridge.exe. While it is there, the
+	// registrations are the MSI's, and only the MSI removes them.
+	msiKey = `Software\cardbridge`
 )
 
 // nativeHostKeys are the per-user registry keys browsers read manifests
@@ -27,18 +32,36 @@ var nativeHostKeys = []struct {
 	{`Software\Mozilla\NativeMessagingHosts\` + NativeHostName, true},
 }
 
-func manifestDir() string {
-	return filepath.Join(os.Getenv("LOCALAPPDATA"), "cardbridge")
+// manifestDir is where install writes the browsers' manifests: a folder
+// of its own, beside (never the same as) the folder the MSI installs into,
+// so that uninstall can never remove the MSI's files.
+func manifestDir() (string, error) {
+	d, err := windows.KnownFolderPath(windows.FOLDERID_LocalAppData, 0)
+	if err != nil {
+		return "", fmt.Errorf("local app data folder: %w", err)
+	}
+	return filepath.Join(d, "cardbridge", "nativehosts"), nil
 }
 
-func setString(path, name, value string) error {
-	k, _, err := registry.CreateKey(registry.CURRENT_USER, path, registry.SET_VALUE)
-	if err != nil {
-		return fmt.Errorf("registry %s: %w", path, err)
+// registrations are the registry values install writes for exe.
+func registrations(exe, chrome, firefox string) []regValue {
+	vals := []regValue{
+		{protocolKey, "", "URL:cardbridge"},
+		{protocolKey, "URL Protocol", ""},
+		{commandKey, "", fmt.Sprintf(`"%s" open "%%1"`, exe)},
+		{runKey, "cardbridge", `"` + exe + `"`},
 	}
-	defer k.Close()
-	return k.SetStringValue(name, value)
+	for _, h := range nativeHostKeys {
+		m := chrome
+		if h.firefox {
+			m = firefox
+		}
+		vals = append(vals, regValue{h.key, "", m})
+	}
+	return vals
 }
+
+type regValue struct{ key, name, value string }
 
 // Install registers cardbridge for this user: the URL protocol under
 // HKCU\Software\Classes, the Run key, and the native messaging hosts.
@@ -46,56 +69,92 @@ func Install(o Options) ([]Step, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	var steps []Step
-	for _, kv := range []struct{ path, name, value string }{
-		{protocolKey, "", "URL:cardbridge"},
-		{protocolKey, "URL Protocol", ""},
-		{protocolKey + `\shell\open\command`, "", fmt.Sprintf(`"%s" open "%%1"`, o.Exe)},
-	} {
-		if err := setString(kv.path, kv.name, kv.value); err != nil {
-			return steps, err
-		}
-	}
-	steps = append(steps, Step{"cardbridge:// handler", `HKCU\` + protocolKey})
-	where, err := SetAutostart(o, true)
+	dir, err := manifestDir()
 	if err != nil {
-		return steps, err
+		return nil, err
 	}
-	steps = append(steps, Step{"start at login", where})
-	chrome := filepath.Join(manifestDir(), NativeHostName+".chrome.json")
-	firefox := filepath.Join(manifestDir(), NativeHostName+".firefox.json")
+	chrome := filepath.Join(dir, NativeHostName+".chrome.json")
+	firefox := filepath.Join(dir, NativeHostName+".firefox.json")
+	var steps []Step
 	if err := writeFile(chrome, chromeManifest(o.Exe), 0o644); err != nil {
 		return steps, err
 	}
 	if err := writeFile(firefox, firefoxManifest(o.Exe), 0o644); err != nil {
 		return steps, err
 	}
-	for _, h := range nativeHostKeys {
-		m := chrome
-		if h.firefox {
-			m = firefox
-		}
-		if err := setString(h.key, "", m); err != nil {
+	steps = append(steps, Step{"native host manifests", dir})
+	for _, v := range registrations(o.Exe, chrome, firefox) {
+		if err := setString(v.key, v.name, v.value); err != nil {
 			return steps, err
 		}
-		steps = append(steps, Step{"native messaging host", `HKCU\` + h.key})
+		switch v.key {
+		case commandKey:
+			steps = append(steps, Step{"cardbridge:// handler", `HKCU\` + protocolKey})
+		case runKey:
+			steps = append(steps, Step{"start at login", `HKCU\` + runKey})
+		case protocolKey:
+		default:
+			steps = append(steps, Step{"native messaging host", `HKCU\` + v.key})
+		}
 	}
 	return steps, nil
 }
 
-// Uninstall removes everything Install wrote.
+// Uninstall removes what Install wrote for this binary, and nothing else:
+// a registration that names another program, or that the MSI made, is
+// left and reported in the error, as is anything it failed to remove.
 func Uninstall(o Options) error {
+	if err := o.fill(); err != nil {
+		return err
+	}
+	dir, err := manifestDir()
+	if err != nil {
+		return err
+	}
+	chrome := filepath.Join(dir, NativeHostName+".chrome.json")
+	firefox := filepath.Join(dir, NativeHostName+".firefox.json")
+	msi := keyHasValue(msiKey, "Binary")
 	var errs []error
-	SetAutostart(o, false)
-	for _, p := range []string{protocolKey + `\shell\open\command`, protocolKey + `\shell\open`, protocolKey + `\shell`, protocolKey} {
-		if err := registry.DeleteKey(registry.CURRENT_USER, p); err != nil && !errors.Is(err, registry.ErrNotExist) {
-			errs = append(errs, err)
+	left := func(what, why string) { errs = append(errs, fmt.Errorf("left %s: %s", what, why)) }
+	for _, v := range registrations(o.Exe, chrome, firefox) {
+		if v.key == protocolKey {
+			continue // goes with the command key, below
+		}
+		where := `HKCU\` + v.key
+		if v.name != "" {
+			where += ` (` + v.name + `)`
+		}
+		got, ok := getString(v.key, v.name)
+		switch {
+		case !ok:
+			continue
+		case got != v.value:
+			left(where, fmt.Sprintf("it names %s, not this cardbridge", got))
+			continue
+		case msi && v.key != runKey && v.key != commandKey:
+			// Native hosts name manifests of ours only; the MSI's are elsewhere.
+		case msi:
+			left(where, "the cardbridge MSI installed it; remove cardbridge under Settings > Apps")
+			continue
+		}
+		var err error
+		switch v.key {
+		case runKey:
+			err = deleteValue(v.key, v.name)
+		case commandKey:
+			err = deleteKeys(commandKey, protocolKey+`\shell\open`, protocolKey+`\shell`, protocolKey)
+		default:
+			err = deleteKeys(v.key)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", where, err))
 		}
 	}
-	for _, h := range nativeHostKeys {
-		registry.DeleteKey(registry.CURRENT_USER, h.key)
+	for _, f := range []string{chrome, firefox, dir} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", f, err))
+		}
 	}
-	os.RemoveAll(manifestDir())
 	return errors.Join(errs...)
 }
 
@@ -107,22 +166,8 @@ func SetAutostart(o Options, on bool) (string, error) {
 	if on {
 		return `HKCU\` + runKey, setString(runKey, "cardbridge", `"`+o.Exe+`"`)
 	}
-	k, err := registry.OpenKey(registry.CURRENT_USER, runKey, registry.SET_VALUE)
-	if err != nil {
-		return "", nil
-	}
-	defer k.Close()
-	k.DeleteValue("cardbridge")
-	return `HKCU\` + runKey, nil
+	return `HKCU\` + runKey, deleteValue(runKey, "cardbridge")
 }
 
 // AutostartEnabled reports whether the Run key names cardbridge.
-func AutostartEnabled(o Options) bool {
-	k, err := registry.OpenKey(registry.CURRENT_USER, runKey, registry.QUERY_VALUE)
-	if err != nil {
-		return false
-	}
-	defer k.Close()
-	_, _, err = k.GetStringValue("cardbridge")
-	return err == nil
-}
+func AutostartEnabled(o Options) bool { return keyHasValue(runKey, "cardbridge") }
