@@ -37,3 +37,6 @@ func importPrompter(path string) (pin.Prompter, error) {
 	}
 	return pin.NewPinentry(path), nil
 }
+
+// noModuleHint is what status says when it finds no PKCS#11 module.
+const noModuleHint = "No PKCS#11 module found. Install OpenSC (apt-get install opensc pcscd) or your card vendor's middleware."

@@ -30,3 +30,6 @@ func importPrompter(path string) (pin.Prompter, error) {
 	p, _ := choosePrompter(path, nil)
 	return p, nil
 }
+
+// noModuleHint is what status says when it finds no PKCS#11 module.
+const noModuleHint = "No PKCS#11 module found. Install OpenSC for Windows (github.com/OpenSC/OpenSC/releases) or your card vendor's middleware, or name its DLL with --module."

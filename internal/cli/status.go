@@ -37,7 +37,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	// scan timeout), so that Modules leaves out those that failed.
 	readers := m.Readers()
 	if len(m.Modules()) == 0 {
-		fmt.Fprintln(stdout, "No PKCS#11 module found. Install OpenSC (apt-get install opensc pcscd) or your card vendor's middleware.")
+		fmt.Fprintln(stdout, noModuleHint)
 		return nil
 	}
 	fmt.Fprintf(stdout, "Modules: %s\n", strings.Join(m.Modules(), ", "))
