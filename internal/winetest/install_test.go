@@ -77,8 +77,8 @@ func TestInstallUninstall(t *testing.T) {
 }
 
 // TestMSI installs the MSI per user with msiexec, checks that cardbridge's
-// own uninstall leaves what the MSI installed (and says so), and that
-// msiexec removes it all again.
+// own uninstall leaves what the MSI installed (and says so), upgrades it
+// with a newer MSI, and removes it all with msiexec.
 func TestMSI(t *testing.T) {
 	need(t)
 	if msi == "" {
@@ -110,7 +110,24 @@ func TestMSI(t *testing.T) {
 	if _, ok := regQuery(t, commandKey); !ok {
 		t.Fatalf("uninstall removed the MSI's URL handler")
 	}
-	if out, err := wine(t, "msiexec", "/x", winPath(msi), "/qn"); err != nil {
+	// A newer MSI replaces the older one (MajorUpgrade): afterwards the
+	// old package is no longer installed, and the new one removes all.
+	newer := filepath.Join(t.TempDir(), "cardbridge-99.0.0.msi")
+	build := exec.Command("wixl", "-a", "x64", "-D", "Version=99.0.0", "-o", newer, "installer/windows/cardbridge.wxs")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("wixl: %v\n%s", err, out)
+	}
+	if out, err := wine(t, "msiexec", "/i", winPath(newer), "/qn"); err != nil {
+		t.Fatalf("msiexec /i (upgrade): %v\n%s", err, out)
+	}
+	if _, err := os.Stat(installed); err != nil {
+		t.Fatalf("the upgrade left no %s: %v", installed, err)
+	}
+	if out, err := wine(t, "msiexec", "/x", winPath(msi), "/qn"); err == nil {
+		t.Errorf("the older MSI is still installed after the upgrade:\n%s", out)
+	}
+	if out, err := wine(t, "msiexec", "/x", winPath(newer), "/qn"); err != nil {
 		t.Fatalf("msiexec /x: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(installed); err == nil {
