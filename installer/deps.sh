@@ -24,7 +24,8 @@ if [ "$what" = test ]; then
     # screenshots of the real dialogs (ImageMagick's import)
     imagemagick
     # Windows: the cross build, the MSI and Wine to run both
-    gcc-mingw-w64-x86-64 wixl msitools wine wine64)
+    gcc-mingw-w64-x86-64 wixl msitools wine wine64
+    imagemagick)  # import: screenshots of the Windows dialogs under Xvfb
 fi
 
 missing=()
