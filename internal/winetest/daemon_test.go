@@ -127,18 +127,29 @@ type rpcClient struct {
 	id int
 }
 
+// dial connects to the daemon on port the way a browser on Windows does:
+// from a Windows process of the same user. The daemon refuses connections
+// whose owner it cannot see, and Wine reports no owner for a Linux
+// process; so a relay runs under Wine, and the Linux side talks to it.
 func dial(t *testing.T, port int) *rpcClient {
 	t.Helper()
-	h := http.Header{"Origin": {"https://portal.example"}}
+	via := freePort(t)
+	cmd := exec.Command("wine", relayExe, strconv.Itoa(via), strconv.Itoa(port))
+	cmd.Dir = driveC
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	h := http.Header{"Origin": {"https://portal.example"}, "Host": {"127.0.0.1:" + strconv.Itoa(port)}}
 	var ws *websocket.Conn
 	var err error
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if ws, _, err = websocket.DefaultDialer.Dial("ws://127.0.0.1:"+strconv.Itoa(port)+"/v1", h); err == nil {
+		if ws, _, err = websocket.DefaultDialer.Dial("ws://127.0.0.1:"+strconv.Itoa(via)+"/v1", h); err == nil {
 			t.Cleanup(func() { ws.Close() })
 			return &rpcClient{t: t, ws: ws}
 		}
 	}
-	t.Fatalf("the daemon under Wine never answered on port %d: %v", port, err)
+	t.Fatalf("the daemon under Wine never answered on port %d (through the relay on %d): %v", port, via, err)
 	return nil
 }
 
@@ -194,7 +205,7 @@ func TestServe(t *testing.T) {
 	}
 
 	c.send("cards.list", nil)
-	win := waitWindow(t, "Allow this site")
+	win := waitWindow(t, "^cardbridge$")
 	screenshot(t, "consent")
 	// Deny is the default button; Allow is one to the left.
 	xdo(t, win, "key", "shift+Tab", "space")
@@ -205,7 +216,7 @@ func TestServe(t *testing.T) {
 
 	digest := make([]byte, 32)
 	c.send("sign", map[string]any{"card": "WINE0001", "keyId": "01", "algorithm": "ECDSA-SHA256", "digest": digest})
-	win = waitWindow(t, "PIN for card WINE0001")
+	win = waitWindow(t, "^cardbridge$")
 	screenshot(t, "pin")
 	xdo(t, win, "type", "--delay", "30", "123456")
 	xdo(t, win, "key", "Return")
@@ -217,7 +228,7 @@ func TestServe(t *testing.T) {
 	t.Logf("sign answered %+v %s (the stand-in's signature is not a valid one)", r.Error, r.Result)
 
 	c.send("sign", map[string]any{"card": "WINE0001", "keyId": "01", "algorithm": "ECDSA-SHA256", "digest": digest})
-	win = waitWindow(t, "PIN for card WINE0001")
+	win = waitWindow(t, "^cardbridge$")
 	xdo(t, win, "key", "Escape")
 	if r := c.recv(); r.Error == nil || r.Error.Code != 1001 {
 		t.Fatalf("a cancelled PIN window gave %+v %s, want error 1001", r.Error, r.Result)
@@ -306,6 +317,39 @@ func nativeHost(t *testing.T, wait time.Duration) error {
 		return fmt.Errorf("native host answered %q", got)
 	}
 	return nil
+}
+
+// TestPortFallback holds 127.0.0.1:47150 from Linux (or finds it taken
+// already) and starts the daemon on its default address: under Windows it
+// must move on to the next four ports, where a taken port is WSAEADDRINUSE.
+func TestPortFallback(t *testing.T) {
+	need(t)
+	if ln, err := net.Listen("tcp", "127.0.0.1:47150"); err == nil {
+		defer ln.Close()
+	}
+	logPath := startDaemon(t, "fallback", "serve", "--config", `C:\cardbridge-config3`)
+	var b []byte
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if b, _ = os.ReadFile(logPath); bytes.Contains(b, []byte("cardbridge is listening")) || bytes.Contains(b, []byte("listen on")) {
+			break
+		}
+	}
+	var port int
+	for p := 47151; p <= 47154; p++ {
+		if bytes.Contains(b, []byte(fmt.Sprintf(`"ws://127.0.0.1:%d/v1"`, p))) {
+			port = p
+		}
+	}
+	switch {
+	case port != 0:
+		t.Logf("47150 taken: the daemon listens on %d", port)
+	case bytes.Contains(b, []byte("127.0.0.1:47154: bind")) && bytes.Contains(b, []byte("10048")):
+		// Other daemons on this machine hold all five; that the last one
+		// was tried shows the fallback recognised WSAEADDRINUSE.
+		t.Logf("47150–47154 are all taken here, and the daemon tried each: %s", bytes.TrimSpace(b))
+	default:
+		t.Fatalf("the daemon did not fall back from 47150:\n%s", b)
+	}
 }
 
 // TestTray starts plain cardbridge (the tray with the server) and checks

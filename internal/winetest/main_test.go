@@ -21,6 +21,7 @@ var (
 	outDir   string // screenshots and logs for people to look at
 	display  string // the private Xvfb display, ":N"
 	standin  string // the stand-in PKCS#11 DLL, as a Windows path
+	relayExe string // testdata/relay built for Windows
 	driveC   string // the prefix's C: on the Linux side
 	repoRoot string
 	skipWhy  string
@@ -80,6 +81,13 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	standin = `C:\standin\standin-pkcs11.dll`
+	relayExe = filepath.Join(tmp, "relay.exe")
+	build := exec.Command("go", "build", "-o", relayExe, "./internal/winetest/testdata/relay")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("build the relay: %v\n%s", err, out))
+	}
 	return m.Run()
 }
 
@@ -215,19 +223,26 @@ func screenshot(t *testing.T, name string) {
 	t.Logf("screenshot: %s", p)
 }
 
-// waitWindow waits for a window whose title matches pattern.
+// seenWindows are the dialog windows waitWindow returned before: every
+// cardbridge dialog has the same title, so a new one is one not seen yet.
+var seenWindows = map[string]bool{}
+
+// waitWindow waits for a new visible window whose title matches pattern.
 func waitWindow(t *testing.T, pattern string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		out, _ := exec.Command("xdotool", "search", "--name", pattern).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			return ids[len(ids)-1]
+		out, _ := exec.Command("xdotool", "search", "--onlyvisible", "--name", pattern).Output()
+		for _, id := range strings.Fields(string(out)) {
+			if !seenWindows[id] {
+				seenWindows[id] = true
+				return id
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	screenshot(t, "no-window")
-	t.Fatalf("no window %q appeared", pattern)
+	t.Fatalf("no new window %q appeared", pattern)
 	return ""
 }
 
