@@ -200,6 +200,16 @@ CK_RV C_Login(CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_UL
 	return CKR_OK;
 }
 
+/* The PIN stays 123456: the test only needs to see the call arrive. */
+CK_RV C_SetPIN(CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR old, CK_ULONG oldLen, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	(void)s; (void)pin;
+	logcall("C_SetPIN");
+	if (old == NULL || oldLen != 6 || memcmp(old, "123456", 6) != 0)
+		return CKR_PIN_INCORRECT;
+	return len >= 4 && len <= 8 ? CKR_OK : CKR_PIN_LEN_RANGE;
+}
+
 CK_RV C_Logout(CK_SESSION_HANDLE s) { (void)s; logcall("C_Logout"); loggedIn = 0; return CKR_OK; }
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
@@ -313,6 +323,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	functions.C_CloseAllSessions = C_CloseAllSessions;
 	functions.C_GetSessionInfo = C_GetSessionInfo;
 	functions.C_Login = C_Login;
+	functions.C_SetPIN = C_SetPIN;
 	functions.C_Logout = C_Logout;
 	functions.C_FindObjectsInit = C_FindObjectsInit;
 	functions.C_FindObjects = C_FindObjects;

@@ -227,6 +227,30 @@ func TestServe(t *testing.T) {
 	}
 	t.Logf("sign answered %+v %s (the stand-in's signature is not a valid one)", r.Error, r.Result)
 
+	// A new PIN is asked twice in one window; when the two differ, the
+	// window says so and asks again.
+	c.send("pin.change", map[string]any{"card": "WINE0001"})
+	win = waitWindow(t, "^cardbridge$")
+	xdo(t, win, "type", "--delay", "30", "123456")
+	xdo(t, win, "key", "Return")
+	win = waitWindow(t, "^cardbridge$")
+	xdo(t, win, "type", "--delay", "30", "1111")
+	xdo(t, win, "key", "Tab")
+	xdo(t, win, "type", "--delay", "30", "2222")
+	xdo(t, win, "key", "Return")
+	time.Sleep(500 * time.Millisecond)
+	screenshot(t, "new-pin-mismatch")
+	xdo(t, win, "type", "--delay", "30", "4321")
+	xdo(t, win, "key", "Tab")
+	xdo(t, win, "type", "--delay", "30", "4321")
+	xdo(t, win, "key", "Return")
+	if r := c.recv(); r.Error != nil {
+		t.Fatalf("pin.change: %+v", r.Error)
+	}
+	if calls, _ := os.ReadFile(log); !bytes.Contains(calls, []byte("C_SetPIN")) {
+		t.Fatalf("the new PIN did not reach the module; its calls:\n%s", calls)
+	}
+
 	c.send("sign", map[string]any{"card": "WINE0001", "keyId": "01", "algorithm": "ECDSA-SHA256", "digest": digest})
 	win = waitWindow(t, "^cardbridge$")
 	xdo(t, win, "key", "Escape")
