@@ -13,13 +13,14 @@ import (
 )
 
 // portable are the packages whose unit tests mean something on Windows,
-// and the tests to run (empty: all). pin's own tests drive a shell-script
-// pinentry; its Windows window is tested in TestServe. server's tests need
+// and the tests to run (empty: all). pin's pinentry tests drive a shell
+// script, so pin runs its Windows dialog tests and the portable ones. server's tests need
 // Unix test helpers; its port fallback is tested in TestPortFallback.
 var portable = []struct{ pkg, run string }{
 	{"protocol", ""}, {"link", ""}, {"sites", ""}, {"cms", ""}, {"smime", ""},
 	{"tray", ""}, {"desktop", ""},
 	{"token", "TestUnderRoot|TestDiscover"},
+	{"pin", "TestDialog|TestQueueOrder|TestYielding|TestClean|TestNeutralize$|TestCandidates"},
 }
 
 // wineTempDirLimit is the one failure Wine 8 causes in tests that pass on
