@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -128,7 +129,7 @@ func Uninstall(o Options) error {
 		switch {
 		case !ok:
 			continue
-		case got != v.value:
+		case !strings.EqualFold(got, v.value): // paths on Windows ignore case
 			left(where, fmt.Sprintf("it names %s, not this cardbridge", got))
 			continue
 		case msi && v.key != runKey && v.key != commandKey:
