@@ -19,7 +19,7 @@ import (
 var portable = []struct{ pkg, run string }{
 	{"protocol", ""}, {"link", ""}, {"sites", ""}, {"cms", ""}, {"smime", ""},
 	{"tray", ""}, {"desktop", ""},
-	{"token", "TestUnderRoot|TestDiscover"},
+	{"winmodules", ""},
 	{"pin", "TestDialog|TestQueueOrder|TestYielding|TestClean|TestNeutralize$|TestCandidates"},
 }
 
