@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command cardbridge-bench measures cardbridge against raw PKCS#11 on a
 // fresh SoftHSM2 token and prints a table. See internal/bench.
 package main

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package bench measures cardbridge against raw PKCS#11 in one run, on a
 // fresh SoftHSM2 token, with the scripted pinentry standing in for the
 // user. Every figure over the API is printed next to its raw counterpart.

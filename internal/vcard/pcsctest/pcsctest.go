@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pcsctest gives a test its own pcscd with vpcd readers, for virtual
 // cards (package vcard) that real PC/SC clients (OpenSC, ykcs11,
 // yubico-piv-tool) use.
