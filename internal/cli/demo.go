@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/daemon"
 	"github.com/cardbridge/cardbridge/internal/demo"
 	"github.com/cardbridge/cardbridge/internal/democa"
 	"github.com/cardbridge/cardbridge/internal/server"
@@ -86,18 +86,18 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		portalLn.Close()
 		return err
 	}
-	d.watch(nil)
+	d.Watch(nil)
 	card, pin, err := demoCard(d, dir, extra)
 	if err != nil {
-		d.close()
+		d.Close()
 		return err
 	}
 	ca, err := democa.Load(filepath.Join(dir, "ca"))
 	if err != nil {
-		d.close()
+		d.Close()
 		return err
 	}
-	port := d.ln.Addr().(*net.TCPAddr).Port
+	port := d.Port()
 	p := &demo.Portal{CA: ca, APIPorts: []int{port}, Card: card}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(portalLn)
@@ -113,19 +113,19 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  Other cards:  %s (the pages let you choose; they start with the demo card)\n", strings.Join(others, ", "))
 	}
 	fmt.Fprintf(stdout, "\n  Open the portal in a browser and follow the steps. Press Ctrl-C to stop.\n\n")
-	return d.wait()
+	return d.Wait()
 }
 
 // demoCard finds the demo's own SoftHSM2 card, or makes it on first run
 // with a random PIN. It never takes another card: a real card's PIN is
 // not the demo's to print, and the portal would use one card while the
 // banner named another.
-func demoCard(d *daemon, dir string, softhsmModule []string) (serial, pin string, err error) {
+func demoCard(d *daemon.Daemon, dir string, softhsmModule []string) (serial, pin string, err error) {
 	if len(softhsmModule) == 0 {
 		return "", "", errors.New("the demo card needs SoftHSM2 (apt-get install softhsm2)")
 	}
 	var demoSerial string
-	for _, r := range d.tokens.Readers() {
+	for _, r := range d.Tokens().Readers() {
 		// SOFTHSM2_CONF points at the demo's own token directory, so a
 		// SoftHSM2 card with the demo's label is the demo's.
 		if r.Card != nil && r.Card.Label == demoCardLabel && filepath.Base(r.Module) == filepath.Base(softhsmModule[0]) {
@@ -149,17 +149,17 @@ func demoCard(d *daemon, dir string, softhsmModule []string) (serial, pin string
 		return "", "", err
 	}
 	// Looking the new card up makes SoftHSM2 rescan its tokens.
-	if _, err := d.tokens.CardInfo(tok.Serial); err != nil {
+	if _, err := d.Tokens().CardInfo(tok.Serial); err != nil {
 		return "", "", err
 	}
-	d.log.Info("created the demo card", zap.String("token_serial", tok.Serial))
+	d.Log().Info("created the demo card", zap.String("token_serial", tok.Serial))
 	return tok.Serial, pin, nil
 }
 
 // otherCards lists the card numbers of every card but the demo's.
-func otherCards(d *daemon, demoSerial string) []string {
+func otherCards(d *daemon.Daemon, demoSerial string) []string {
 	var out []string
-	for _, r := range d.tokens.Readers() {
+	for _, r := range d.Tokens().Readers() {
 		if r.Card != nil && r.Card.Serial != demoSerial {
 			out = append(out, r.Card.Serial)
 		}

@@ -47,7 +47,7 @@ func TestStartupWithSlowModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.close)
+	t.Cleanup(d.Close)
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/v1", http.Header{"Origin": {"https://portal.example"}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardbridge/cardbridge/internal/daemon"
 	"github.com/cardbridge/cardbridge/internal/desktop"
 	"github.com/cardbridge/cardbridge/internal/pin"
 	"github.com/cardbridge/cardbridge/internal/protocol"
@@ -40,23 +41,23 @@ func runTray(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tc.d = d
-	d.watch(func(l protocol.CardsList) {
-		exp := expiring(d.tokens, l)
+	d.Watch(func(l protocol.CardsList) {
+		exp := expiring(d.Tokens(), l)
 		tc.set(func(s *tray.State) { s.Readers, s.Expiring = l.Readers, exp })
 	})
 	go func() {
 		// A signal or a server failure ends the tray too.
-		d.wait()
+		d.Wait()
 		tray.Stop()
 	}()
 	tray.Run(tc, tc.updates)
-	d.close()
+	d.Close()
 	return nil
 }
 
 // trayCore is the daemon as the tray sees it.
 type trayCore struct {
-	d       *daemon
+	d       *daemon.Daemon
 	mu      sync.Mutex
 	state   tray.State
 	updates chan tray.State
@@ -88,13 +89,13 @@ func (t *trayCore) activity(busy bool) {
 }
 
 func (t *trayCore) Version() string                { return version() }
-func (t *trayCore) Sites() []string                { return t.d.svc.Sites().List() }
-func (t *trayCore) RemoveSite(origin string) error { return t.d.svc.Sites().Remove(origin) }
-func (t *trayCore) SitesLocked() bool              { return t.d.svc.Sites().Policy().Locked }
+func (t *trayCore) Sites() []string                { return t.d.Service().Sites().List() }
+func (t *trayCore) RemoveSite(origin string) error { return t.d.Service().Sites().Remove(origin) }
+func (t *trayCore) SitesLocked() bool              { return t.d.Service().Sites().Policy().Locked }
 func (t *trayCore) Autostart() bool                { return desktop.AutostartEnabled(desktop.Options{}) }
 
 func (t *trayCore) SetAutostart(on bool) error {
-	if t.d.svc.Sites().Policy().Locked {
+	if t.d.Service().Sites().Policy().Locked {
 		return nil
 	}
 	_, err := desktop.SetAutostart(desktop.Options{}, on)
@@ -104,16 +105,16 @@ func (t *trayCore) SetAutostart(on bool) error {
 // ChangePIN runs the service's Change PIN dialogs and tells the user how
 // it ended: the dialogs close either way, and silence reads as failure.
 func (t *trayCore) ChangePIN(serial string) {
-	err := t.d.svc.ChangePIN(context.Background(), rpc.Caller{Origin: "cardbridge (tray)", Via: "tray"}, serial)
+	err := t.d.Service().ChangePIN(context.Background(), rpc.Caller{Origin: "cardbridge (tray)", Via: "tray"}, serial)
 	if err != nil {
-		t.d.log.Warn("change PIN from the tray", zap.String("token_serial", serial), zap.Error(err))
+		t.d.Log().Warn("change PIN from the tray", zap.String("token_serial", serial), zap.Error(err))
 	}
 	summary, body, ok := pinOutcome(serial, err)
 	if !ok {
 		return
 	}
 	if err := tray.Notify(summary, body); err != nil {
-		t.d.log.Warn("could not show a notification", zap.Error(err))
+		t.d.Log().Warn("could not show a notification", zap.Error(err))
 	}
 }
 
@@ -156,7 +157,7 @@ func (t *trayCore) OpenLogFolder() {
 }
 
 func (t *trayCore) Quit() {
-	t.d.log.Info("quit from the tray")
+	t.d.Log().Info("quit from the tray")
 	tray.Stop()
 }
 

@@ -1,8 +1,7 @@
-package cli
+package daemon
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -15,13 +14,10 @@ import (
 )
 
 // controlHandler serves the control socket for a daemon.
-type controlHandler struct {
-	d   *daemon
-	ctx context.Context
-}
+type controlHandler struct{ d *Daemon }
 
 func (h *controlHandler) Ping() control.Reply {
-	return control.Reply{OK: true, Version: version(), PID: os.Getpid(), Addr: h.d.Addr()}
+	return control.Reply{OK: true, Version: h.d.cfg.Version, PID: os.Getpid(), Addr: h.d.Addr()}
 }
 
 // Open carries out a cardbridge:// link. The only link is
@@ -45,5 +41,5 @@ func (h *controlHandler) Session(origin string, c net.Conn, r *bufio.Reader) {
 		control.WriteLine(c, b)
 		return
 	}
-	server.ServeStream(h.ctx, c, r, h.d.svc, canon, h.d.log)
+	server.ServeStream(h.d.ctx, c, r, h.d.svc, canon, h.d.log)
 }
