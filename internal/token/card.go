@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -122,6 +123,7 @@ type conn struct {
 	loggedIn bool
 	wrote    bool   // token objects were (or may have been) created or destroyed
 	pin      string // for keys that need a login before every use; see contextLogin
+	stuck    stuck  // a call given up on; see guard
 }
 
 // credential is what askPIN collected before the card is taken.
@@ -135,9 +137,16 @@ type credential struct {
 // is reported without asking, and a PIN of the wrong length is refused here
 // because the card would count it as a wrong try.
 func (m *Manager) askPIN(ctx context.Context, s slot, fn LoginFunc) (credential, error) {
-	s.mod.rw.RLock()
-	ti, err := s.mod.ctx.GetTokenInfo(s.id)
-	s.mod.rw.RUnlock()
+	// Guarded like card work: a module stuck in another call may not
+	// answer this either, and the request must not wait for it for good.
+	ti, err := guard(&conn{m: m, slot: s}, func() (pkcs11.TokenInfo, error) {
+		s.mod.rw.RLock()
+		defer s.mod.rw.RUnlock()
+		return s.mod.ctx.GetTokenInfo(s.id)
+	})
+	if errors.Is(err, ErrNotAnswering) {
+		return credential{}, err
+	}
 	if err != nil {
 		m.dropCard(s)
 		return credential{}, m.gone(s, fmt.Errorf("read token info of %s: %w", s.serial(), mapError(err)))

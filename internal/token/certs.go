@@ -24,7 +24,12 @@ type StoredCertificate struct {
 }
 
 // Certificates lists every X.509 certificate object. It needs no PIN.
-func (s *Session) Certificates() ([]StoredCertificate, error) { return s.c.certificates() }
+func (s *Session) Certificates() ([]StoredCertificate, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return guard(s.c, s.c.certificates)
+}
 
 func (c *conn) certificates() ([]StoredCertificate, error) {
 	hs, err := c.find([]*pkcs11.Attribute{
@@ -53,6 +58,13 @@ func (c *conn) certificates() ([]StoredCertificate, error) {
 // MatchKey returns the key on the card whose public key is pub, or
 // ErrCertificateMismatch.
 func (s *Session) MatchKey(pub crypto.PublicKey) (KeyInfo, error) {
+	if err := s.check(); err != nil {
+		return KeyInfo{}, err
+	}
+	return guard(s.c, func() (KeyInfo, error) { return s.matchKey(pub) })
+}
+
+func (s *Session) matchKey(pub crypto.PublicKey) (KeyInfo, error) {
 	keys, err := s.c.keys()
 	if err != nil {
 		return KeyInfo{}, err
@@ -73,7 +85,14 @@ func (s *Session) MatchKey(pub crypto.PublicKey) (KeyInfo, error) {
 // authority certificates. What is already on the card is not written again.
 // If a write fails, everything this call wrote is removed again.
 func (s *Session) InstallCertificate(cert *x509.Certificate, label string, chain []*x509.Certificate) (KeyInfo, error) {
-	k, err := s.MatchKey(cert.PublicKey)
+	if err := s.check(); err != nil {
+		return KeyInfo{}, err
+	}
+	return guard(s.c, func() (KeyInfo, error) { return s.installCertificate(cert, label, chain) })
+}
+
+func (s *Session) installCertificate(cert *x509.Certificate, label string, chain []*x509.Certificate) (KeyInfo, error) {
+	k, err := s.matchKey(cert.PublicKey)
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -196,6 +215,13 @@ func (c *conn) pivCert(cert *x509.Certificate, id []byte) error {
 // DeleteKey removes the key pair with CKA_ID id and the certificates stored
 // under that ID. It needs a login to see the private key.
 func (s *Session) DeleteKey(id []byte) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return guard0(s.c, func() error { return s.deleteKey(id) })
+}
+
+func (s *Session) deleteKey(id []byte) error {
 	var all []pkcs11.ObjectHandle
 	for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY, pkcs11.CKO_CERTIFICATE} {
 		hs, err := s.c.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class), pkcs11.NewAttribute(pkcs11.CKA_ID, id)})
@@ -225,7 +251,14 @@ func (s *Session) DeleteKey(id []byte) error {
 // key becomes sensitive and non-extractable like a generated one. On
 // failure nothing this call wrote stays behind.
 func (s *Session) ImportKey(priv crypto.PrivateKey, cert *x509.Certificate, chain []*x509.Certificate, label string) (KeyInfo, error) {
-	if _, err := s.MatchKey(cert.PublicKey); err == nil {
+	if err := s.check(); err != nil {
+		return KeyInfo{}, err
+	}
+	return guard(s.c, func() (KeyInfo, error) { return s.importKey(priv, cert, chain, label) })
+}
+
+func (s *Session) importKey(priv crypto.PrivateKey, cert *x509.Certificate, chain []*x509.Certificate, label string) (KeyInfo, error) {
+	if _, err := s.matchKey(cert.PublicKey); err == nil {
 		return KeyInfo{}, fmt.Errorf("this key is already on card %s: %w", s.c.slot.serial(), ErrInvalidInput)
 	}
 	id := caID(cert)
@@ -313,5 +346,5 @@ func (s *Session) ImportKey(priv crypto.PrivateKey, cert *x509.Certificate, chai
 			return KeyInfo{}, w.undo(err)
 		}
 	}
-	return s.MatchKey(cert.PublicKey)
+	return s.matchKey(cert.PublicKey)
 }

@@ -34,6 +34,13 @@ func errKeyDecrypt(serial string) error {
 // card refuses OAEP with oaepHash but offers raw RSA (CKM_RSA_X_509), the
 // padding is removed here in constant time, as OpenSC does for cards.
 func (s *Session) DecryptRSA(k KeyInfo, ciphertext []byte, oaepHash crypto.Hash) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return guard(s.c, func() ([]byte, error) { return s.decryptRSA(k, ciphertext, oaepHash) })
+}
+
+func (s *Session) decryptRSA(k KeyInfo, ciphertext []byte, oaepHash crypto.Hash) ([]byte, error) {
 	pub, ok := k.Public.(*rsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("rsa decryption with a %s key: %w", k.Algorithm, ErrUnsupported)
@@ -112,6 +119,13 @@ func (s *Session) decryptOAEPInSoftware(h pkcs11.ObjectHandle, pub *rsa.PublicKe
 // uncompressed point) with CKM_ECDH1_DERIVE. The secret is made as a
 // session object only long enough to read it, then destroyed.
 func (s *Session) ECDH(k KeyInfo, peer []byte) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return guard(s.c, func() ([]byte, error) { return s.ecdh(k, peer) })
+}
+
+func (s *Session) ecdh(k KeyInfo, peer []byte) ([]byte, error) {
 	pub, ok := k.Public.(*ecdsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("ecdh with a %s key: %w", k.Algorithm, ErrUnsupported)

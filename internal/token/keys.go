@@ -145,7 +145,7 @@ func (m *Manager) Keys(ctx context.Context, serial string) ([]KeyInfo, error) {
 		// The load is shared with other callers: one page going away
 		// must not fail the others' reads.
 		err = m.do(context.WithoutCancel(ctx), s.serial(), func(c *conn) error {
-			keys, err = c.keys()
+			keys, err = guard(c, c.keys)
 			return err
 		})
 		return keys, err

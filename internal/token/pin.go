@@ -61,21 +61,23 @@ func (m *Manager) ChangePIN(ctx context.Context, serial, oldPIN, newPIN string) 
 		return fmt.Errorf("change pin of %s: new pin: %w", r.Card.Serial, err)
 	}
 	return m.do(ctx, r.Card.Serial, func(c *conn) error {
-		err := c.p.SetPIN(c.sh, oldPIN, newPIN)
-		if isRV(err, pkcs11.CKR_USER_NOT_LOGGED_IN) {
-			// Some modules (NSS softokn) want the user logged in
-			// first. The card has not checked the old PIN yet, so
-			// logging in with it is its first and only try.
-			if lerr := c.p.Login(c.sh, pkcs11.CKU_USER, oldPIN); lerr != nil && !isRV(lerr, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-				return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(lerr, false))
+		return guard0(c, func() error {
+			err := c.p.SetPIN(c.sh, oldPIN, newPIN)
+			if isRV(err, pkcs11.CKR_USER_NOT_LOGGED_IN) {
+				// Some modules (NSS softokn) want the user logged in
+				// first. The card has not checked the old PIN yet, so
+				// logging in with it is its first and only try.
+				if lerr := c.p.Login(c.sh, pkcs11.CKU_USER, oldPIN); lerr != nil && !isRV(lerr, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+					return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(lerr, false))
+				}
+				c.loggedIn = true
+				err = c.p.SetPIN(c.sh, oldPIN, newPIN)
 			}
-			c.loggedIn = true
-			err = c.p.SetPIN(c.sh, oldPIN, newPIN)
-		}
-		if err != nil {
-			return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(err, false))
-		}
-		return nil
+			if err != nil {
+				return fmt.Errorf("change pin of %s: %w", r.Card.Serial, c.pinError(err, false))
+			}
+			return nil
+		})
 	})
 }
 
@@ -90,25 +92,27 @@ func (m *Manager) UnblockPIN(ctx context.Context, serial, puk, newPIN string) er
 		return fmt.Errorf("unblock pin of %s: new pin: %w", r.Card.Serial, err)
 	}
 	return m.do(ctx, r.Card.Serial, func(c *conn) error {
-		if yubicoPIV(c.slot) {
-			// ykcs11's security officer is the management key; the PUK
-			// goes through C_SetPIN with "puk:" and "pin:" prefixes.
-			if err := c.p.SetPIN(c.sh, "puk:"+puk, "pin:"+newPIN); err != nil {
+		return guard0(c, func() error {
+			if yubicoPIV(c.slot) {
+				// ykcs11's security officer is the management key; the PUK
+				// goes through C_SetPIN with "puk:" and "pin:" prefixes.
+				if err := c.p.SetPIN(c.sh, "puk:"+puk, "pin:"+newPIN); err != nil {
+					return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
+				}
+				// ykcs11 keeps saying "locked" until a login succeeds.
+				if err := c.p.Login(c.sh, pkcs11.CKU_USER, newPIN); err == nil {
+					c.p.Logout(c.sh)
+				}
+				return nil
+			}
+			if err := c.p.Login(c.sh, pkcs11.CKU_SO, puk); err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 				return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
 			}
-			// ykcs11 keeps saying "locked" until a login succeeds.
-			if err := c.p.Login(c.sh, pkcs11.CKU_USER, newPIN); err == nil {
-				c.p.Logout(c.sh)
+			defer c.p.Logout(c.sh)
+			if err := c.p.InitPIN(c.sh, newPIN); err != nil {
+				return fmt.Errorf("unblock pin of %s: %w", r.Card.Serial, mapError(err))
 			}
 			return nil
-		}
-		if err := c.p.Login(c.sh, pkcs11.CKU_SO, puk); err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-			return fmt.Errorf("unblock pin of %s: puk: %w", r.Card.Serial, c.pinError(err, true))
-		}
-		defer c.p.Logout(c.sh)
-		if err := c.p.InitPIN(c.sh, newPIN); err != nil {
-			return fmt.Errorf("unblock pin of %s: %w", r.Card.Serial, mapError(err))
-		}
-		return nil
+		})
 	})
 }

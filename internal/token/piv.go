@@ -83,6 +83,18 @@ func (s *Session) SlotInUse(purpose string) (KeyInfo, bool, error) {
 	if err := s.check(); err != nil {
 		return KeyInfo{}, false, err
 	}
+	type inUse struct {
+		k    KeyInfo
+		full bool
+	}
+	r, err := guard(s.c, func() (inUse, error) {
+		k, full, err := s.slotInUse(purpose)
+		return inUse{k, full}, err
+	})
+	return r.k, r.full, err
+}
+
+func (s *Session) slotInUse(purpose string) (KeyInfo, bool, error) {
 	ps, ok := pivPurposes[orDefault(purpose)]
 	if !ok || !s.c.slot.fixedSlots() {
 		return KeyInfo{}, false, nil
@@ -132,7 +144,7 @@ func (s *Session) generatePIV(alg KeyAlgorithm, opts GenerateOptions) (KeyInfo, 
 	if !ok {
 		return KeyInfo{}, fmt.Errorf("purpose %q: %w", opts.Purpose, ErrInvalidInput)
 	}
-	if _, full, err := s.SlotInUse(opts.Purpose); err != nil {
+	if _, full, err := s.slotInUse(opts.Purpose); err != nil {
 		return KeyInfo{}, err
 	} else if full && !opts.Replace {
 		return KeyInfo{}, fmt.Errorf("slot %s: %w", ps.name, ErrSlotFull)

@@ -53,16 +53,13 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 			return err
 		}
 	}
-	// The session is closed when Do returns, also when do gave up on
-	// work that goes on in its goroutine: that work then stops at its
-	// next step instead of signing for a request that has ended.
 	sess := &Session{ctx: ctx}
 	defer sess.closed.Store(true)
 	// The same card, found again by its serial: it may have moved while
 	// the user was typing.
 	return m.do(ctx, s.serial(), func(c *conn) error {
 		t0 := time.Now()
-		err := c.login(ctx, cred)
+		err := guard0(c, func() error { return c.login(ctx, cred) })
 		if cred.needed {
 			t0 = tm.since(phaseLogin, t0)
 		}
@@ -77,13 +74,8 @@ func (m *Manager) Do(ctx context.Context, serial string, login LoginFunc, fn fun
 
 // do runs fn with a fresh read-write session on the card, holding the
 // card's lock. Failures of a card that has gone become ErrCardRemoved.
-//
-// The work runs in a goroutine of its own, and do gives up on it when ctx
-// ends or after opTimeout, with ErrNotAnswering: a module call that never
-// returns must cost only its card, never the caller's request for good nor
-// other cards. The abandoned goroutine keeps the card's lock and its
-// session until the call returns, if ever; others waiting for the card
-// give up the same way.
+// Waiting for a card that another operation holds ends with ctx or after
+// opTimeout (ErrNotAnswering): that operation may be stuck in the module.
 func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error) error {
 	s, err := m.find(serial)
 	if err != nil {
@@ -93,30 +85,16 @@ func (m *Manager) do(ctx context.Context, serial string, fn func(c *conn) error)
 	if err := lock.lock(ctx, m.opTimeout); err != nil {
 		return fmt.Errorf("card %s: %w", s.serial(), err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		defer lock.unlock()
-		done <- m.session(ctx, s, fn)
-	}()
-	t := time.NewTimer(m.opTimeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
-	case <-t.C:
-		m.log.Warn("card operation abandoned", zap.String("token_serial", s.serial()), zap.String("module", s.mod.path),
-			zap.Duration("after", m.opTimeout))
-		m.dropCard(s)
-		return fmt.Errorf("card %s: %w", s.serial(), ErrNotAnswering)
-	}
+	return m.session(ctx, s, lock, fn)
 }
 
-// session opens a session on the card in s, runs fn in it and closes it;
-// the caller holds the card's lock.
-func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) error {
+// session opens a session on the card in s, runs fn in it, closes it and
+// releases lock. When a call of the session was given up on (see guard),
+// the session, its login, the module's read lock and the card's lock are
+// released only once that call returns, by a goroutine that waits for it.
+func (m *Manager) session(ctx context.Context, s slot, lock cardMutex, fn func(c *conn) error) (err error) {
 	if err := ctx.Err(); err != nil {
+		lock.unlock()
 		return fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	s.mod.rw.RLock()
@@ -125,41 +103,68 @@ func (m *Manager) session(ctx context.Context, s slot, fn func(c *conn) error) e
 		s.mod.rw.RUnlock()
 		again, err := m.find(s.serial())
 		if err != nil {
+			lock.unlock()
 			return err
 		}
 		s = again
 		s.mod.rw.RLock()
 	}
-	defer s.mod.rw.RUnlock()
 	p := s.mod.ctx
-	sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		m.dropCard(s)
-		return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
-	}
+	c := &conn{m: m, slot: s, p: p}
+	var opened bool
+	defer func() {
+		release := func() {
+			if opened {
+				if c.loggedIn {
+					p.Logout(c.sh)
+				}
+				p.CloseSession(c.sh)
+			}
+			s.mod.rw.RUnlock()
+			lock.unlock()
+		}
+		if done := c.stuck.get(); done != nil {
+			m.log.Warn("card operation given up; the card is held until the module returns", zap.String("token_serial", s.serial()),
+				zap.String("module", s.mod.path), zap.Duration("after", m.opTimeout))
+			// The read lock stays held too, so the module is not
+			// re-initialised under the call.
+			m.dropCard(s)
+			go func() {
+				<-done
+				release()
+				m.dropCard(s)
+			}()
+			return
+		}
+		release()
+		// A login changes what the token info says (PIN counters); a
+		// write, or a failure, which may mean the card went, changes its
+		// objects.
+		if c.loggedIn || c.wrote || err != nil {
+			m.dropScans(s.mod)
+		}
+		if c.wrote || err != nil {
+			m.keys.drop(s.key())
+		}
+	}()
 	// The slot came from a scan that may be a while old (see findKnown):
 	// make sure it still holds the card that was named, not one put in
 	// its place since.
-	if ti, terr := p.GetTokenInfo(s.id); terr != nil || clean(ti.SerialNumber) != s.tokenSerial() || clean(ti.Label) != clean(s.token.Label) {
-		p.CloseSession(sh)
-		m.dropCard(s)
-		return fmt.Errorf("open session on %s: %w", s.serial(), ErrCardRemoved)
-	}
-	c := &conn{m: m, slot: s, p: p, sh: sh}
-	err = fn(c)
-	if c.loggedIn {
-		p.Logout(sh)
-	}
-	p.CloseSession(sh)
-	// A login changes what the token info says (PIN counters); a write,
-	// or a failure, which may mean the card went, changes its objects.
-	if c.loggedIn || c.wrote || err != nil {
-		m.dropScans(s.mod)
-	}
-	if c.wrote || err != nil {
-		m.keys.drop(s.key())
-	}
+	err = guard0(c, func() error {
+		sh, err := p.OpenSession(s.id, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		if err != nil {
+			return m.gone(s, fmt.Errorf("open session on %s: %w", s.serial(), mapError(err)))
+		}
+		c.sh, opened = sh, true
+		if ti, terr := p.GetTokenInfo(s.id); terr != nil || clean(ti.SerialNumber) != s.tokenSerial() || clean(ti.Label) != clean(s.token.Label) {
+			return fmt.Errorf("open session on %s: %w", s.serial(), ErrCardRemoved)
+		}
+		return nil
+	})
 	if err != nil {
+		return err
+	}
+	if err = fn(c); err != nil {
 		return m.gone(s, err)
 	}
 	return nil
@@ -189,7 +194,7 @@ func (s *Session) Keys() ([]KeyInfo, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return s.c.keys()
+	return guard(s.c, s.c.keys)
 }
 
 // GenerateKey creates a key pair on the card: in the PIV slot of
@@ -201,13 +206,12 @@ func (s *Session) GenerateKey(alg KeyAlgorithm, label string, opts GenerateOptio
 	if !slices.Contains(s.c.m.algorithms(s.c.slot), alg.Name) {
 		return KeyInfo{}, fmt.Errorf("generate %s key on %s: %w", alg.Name, s.c.slot.serial(), ErrUnsupported)
 	}
-	var k KeyInfo
-	var err error
-	if s.c.slot.fixedSlots() {
-		k, err = s.generatePIV(alg, opts)
-	} else {
-		k, err = s.c.generate(alg, label)
-	}
+	k, err := guard(s.c, func() (KeyInfo, error) {
+		if s.c.slot.fixedSlots() {
+			return s.generatePIV(alg, opts)
+		}
+		return s.c.generate(alg, label)
+	})
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("on %s: %w", s.c.slot.serial(), err)
 	}
@@ -232,6 +236,11 @@ func (s *Session) sign(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]by
 			return nil, fmt.Errorf("sign digest %d: digest is %d bytes, %s needs %d: %w", i, len(d), alg.Name, alg.Hash.Size(), ErrInvalidInput)
 		}
 	}
+	return guard(s.c, func() ([][]byte, error) { return s.signAll(k, alg, saltLen, digests) })
+}
+
+// signAll signs the checked digests one after the other.
+func (s *Session) signAll(k KeyInfo, alg SignAlgorithm, saltLen int, digests [][]byte) ([][]byte, error) {
 	c := s.c
 	h, err := c.privateKey(k.ID)
 	if err != nil {
