@@ -18,9 +18,11 @@
 //     releases the card, so no login outlives the request that asked for
 //     it, no other site can ride on it, and a second site's wrong PIN can
 //     never pass as "already logged in". A batch is signed in one session,
-//     one signature after the other. Waiting for a card, and an operation
-//     on it, end after OpTimeout with ErrNotAnswering: a module call that
-//     never returns costs only its card.
+//     one signature after the other. Waiting for a card, and a stretch of
+//     card work, end after OpTimeout with ErrNotAnswering: a module call
+//     that never returns costs only its card (guard.go). Work given up on
+//     never writes its caller's variables, and its session, login and
+//     card stay held until the call returns, when they are released.
 //
 //   - One scan cache (every slot of every module) and one key-list cache
 //     (per card), each loaded by one caller while the others wait for its
@@ -81,7 +83,10 @@
 //     p11-kit does for a program named cardbridge (p11kit.go).
 //
 //   - A key is addressed by CKA_ID, never by object handle: handles live only
-//     as long as the session that found them.
+//     as long as the session that found them. PIV cards keep keys in fixed
+//     slots named by CKA_ID (1 = 9a, 2 = 9c, 3 = 9d); keys go there by
+//     purpose, written as security officer with the management key
+//     (piv.go).
 //
 //   - Each operation opens its own session and closes it at the end. Opening
 //     a session is cheap, and a card that was removed and reinserted needs no
