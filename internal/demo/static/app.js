@@ -3,8 +3,8 @@
 // page keeps only its id, in the address bar, so a reload resumes it. The
 // key on the card that belongs to it is found by asking cardbridge
 // (keys.list) for the label the page gave it.
-import { connect, ErrorCodes } from './sdk/cardbridge.js';
-import { $, showError, clearError, groupSerial, chooseCard, pinWords } from './common.js';
+import { connect } from './sdk/cardbridge.js';
+import { $, showError, clearError, groupSerial, chooseCard, pinWords, setPill, failure } from './common.js';
 import { showObjects } from './objects.js';
 
 const state = { client: null, cfg: null, readers: [], card: null, activation: null, key: null };
@@ -33,20 +33,9 @@ function setStep(n) {
   $('rerequest').hidden = !(state.key && n === 2);
 }
 
-function setPill(text, ok) {
-  $('conn').textContent = text;
-  $('conn').className = 'pill ' + (ok ? 'pill-ok' : 'pill-bad');
-}
 
-/** A failure anywhere: a refused site goes to the notice at the top, with a way to allow it. */
-function failed(err, where, retry) {
-  if (err.code === ErrorCodes.ORIGIN_DENIED) {
-    setPill('this site is not allowed', false);
-    showError($('notice'), err, attach, 'Allow this site');
-    return;
-  }
-  showError(where, err, retry);
-}
+// A failure anywhere: see failure in common.js.
+const failed = failure(() => attach());
 
 /** Runs a step's action with its button showing that cardbridge works. */
 async function run(n, button, fn, waiting = 'Answer the cardbridge window…') {

@@ -94,3 +94,25 @@ export function pinWords(pin) {
   if (pin.countLow) return 'a wrong PIN was entered since the last right one';
   return 'ready';
 }
+
+/** The connection badge at the top of the page. */
+export function setPill(text, ok) {
+  $('conn').textContent = text;
+  $('conn').className = 'pill ' + (ok ? 'pill-ok' : 'pill-bad');
+}
+
+/**
+ * failure returns the page's error handler: a refused site goes to the
+ * notice at the top, with a way to allow it (attach connects again);
+ * anything else shows next to its step.
+ */
+export function failure(attach) {
+  return (err, where, retry) => {
+    if (err.code === ErrorCodes.ORIGIN_DENIED) {
+      setPill('this site is not allowed', false);
+      showError($('notice'), err, attach, 'Allow this site');
+      return;
+    }
+    showError(where, err, retry);
+  };
+}

@@ -2,26 +2,16 @@
 // smime.decrypt. Messages are RFC 5322 text, base64 on the wire. The
 // portal's server checks each signed message and says who signed it and
 // whether signature and certificate hold.
-import { connect, toBase64, fromBase64, ErrorCodes } from './sdk/cardbridge.js';
-import { $, showError, clearError, groupSerial, pem, chooseCard } from './common.js';
+import { connect, toBase64, fromBase64 } from './sdk/cardbridge.js';
+import { $, showError, clearError, groupSerial, pem, chooseCard, setPill, failure } from './common.js';
 
 const state = { client: null, cfg: null, readers: [], card: null, certificate: null };
 const utf8 = new TextEncoder();
 const fromUtf8 = (b) => new TextDecoder().decode(b);
 
-function setPill(text, ok) {
-  $('conn').textContent = text;
-  $('conn').className = 'pill ' + (ok ? 'pill-ok' : 'pill-bad');
-}
 
-function failed(err, where, retry) {
-  if (err.code === ErrorCodes.ORIGIN_DENIED) {
-    setPill('this site is not allowed', false);
-    showError($('notice'), err, attach, 'Allow this site');
-    return;
-  }
-  showError(where, err, retry);
-}
+// A failure anywhere: see failure in common.js.
+const failed = failure(() => attach());
 
 // encodeHeader writes non-ASCII header text as an RFC 2047 encoded word.
 function encodeHeader(s) {
